@@ -1,0 +1,173 @@
+"""Parsing and validating RFC 5545 RRULEs (python-dateutil does the expansion).
+
+A rule is checked part by part first, so every error names what is wrong, then handed to
+dateutil and searched for an occurrence within a bounded horizon, so validating any rule
+costs milliseconds, never the seconds an unbounded search for an impossible rule takes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+
+from dateutil import rrule as du
+from django.core.exceptions import ValidationError
+
+MAX_RULE_LENGTH = 500
+MAX_COUNT = 10_000
+MAX_INTERVAL = 1_000
+#: How far ahead validation looks for a first occurrence (covers Feb 29 on a Monday: 28 y).
+SEARCH_HORIZON = dt.timedelta(days=366 * 30)
+
+FREQUENCIES = ("MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_BYDAY_ITEM = re.compile(r"^([+-]?)(\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
+_UNTIL_UTC = re.compile(r"^\d{8}T\d{6}Z$")
+_INTEGER_LIST_RANGES = {
+    "BYSECOND": (0, 60, False),
+    "BYMINUTE": (0, 59, False),
+    "BYHOUR": (0, 23, False),
+    "BYMONTHDAY": (1, 31, True),
+    "BYYEARDAY": (1, 366, True),
+    "BYWEEKNO": (1, 53, True),
+    "BYMONTH": (1, 12, False),
+    "BYSETPOS": (1, 366, True),
+}
+KNOWN_PARTS = {"FREQ", "UNTIL", "COUNT", "INTERVAL", "BYDAY", "WKST", *_INTEGER_LIST_RANGES}
+
+PRESET_FREQUENCIES = {
+    "daily": "DAILY",
+    "weekly": "WEEKLY",
+    "monthly": "MONTHLY",
+    "yearly": "YEARLY",
+}
+
+
+def normalise_rule(text: str) -> str:
+    """Strip an ``RRULE:`` prefix and white space, upper-case the rule."""
+    text = (text or "").strip()
+    if text[:6].upper() == "RRULE:":
+        text = text[6:]
+    return text.strip().rstrip(";").upper()
+
+
+def preset_rule(recurrence_type: str, interval: int = 1) -> str:
+    """The RRULE of a simple preset (``weekly`` every ``interval`` weeks), '' for none."""
+    freq = PRESET_FREQUENCIES.get(recurrence_type)
+    if freq is None:
+        return ""
+    return f"FREQ={freq}" if interval == 1 else f"FREQ={freq};INTERVAL={interval}"
+
+
+def parse_parts(rule: str) -> dict[str, str]:
+    """Split a normalised rule into its parts, checking each; raises ValidationError."""
+    if len(rule) > MAX_RULE_LENGTH:
+        raise ValidationError(f"The rule is longer than {MAX_RULE_LENGTH} characters.")
+    if not rule:
+        raise ValidationError("The rule is empty.")
+    parts: dict[str, str] = {}
+    for chunk in rule.split(";"):
+        name, sep, value = chunk.partition("=")
+        if not sep or not name or not value:
+            raise ValidationError(f"'{chunk}' is not a NAME=VALUE rule part.")
+        if name not in KNOWN_PARTS:
+            raise ValidationError(f"'{name}' is not an RRULE part.")
+        if name in parts:
+            raise ValidationError(f"{name} is given more than once.")
+        parts[name] = value
+    _check_parts(parts)
+    return parts
+
+
+def _check_parts(parts: dict[str, str]) -> None:
+    freq = parts.get("FREQ")
+    if freq is None:
+        raise ValidationError("FREQ is required (e.g. FREQ=WEEKLY).")
+    if freq not in FREQUENCIES:
+        raise ValidationError(f"FREQ must be one of {', '.join(FREQUENCIES)}; got '{freq}'.")
+    if "COUNT" in parts and "UNTIL" in parts:
+        raise ValidationError("COUNT and UNTIL cannot be used together (RFC 5545).")
+    for name, upper in (("COUNT", MAX_COUNT), ("INTERVAL", MAX_INTERVAL)):
+        if name in parts:
+            value = parts[name]
+            if not value.isdigit() or not 1 <= int(value) <= upper:
+                raise ValidationError(f"{name} must be a whole number from 1 to {upper}.")
+    if "UNTIL" in parts and not _UNTIL_UTC.match(parts["UNTIL"]):
+        raise ValidationError(
+            "UNTIL must be a UTC date-time such as 20261231T235959Z (RFC 5545 requires UTC "
+            "when the start has a time zone)."
+        )
+    if "WKST" in parts and parts["WKST"] not in WEEKDAYS:
+        raise ValidationError(f"WKST must be one of {', '.join(WEEKDAYS)}.")
+    if "BYDAY" in parts:
+        for item in parts["BYDAY"].split(","):
+            match = _BYDAY_ITEM.match(item)
+            if not match:
+                raise ValidationError(f"BYDAY value '{item}' is not a weekday such as MO or 1FR.")
+            if match.group(2):
+                ordinal = int(match.group(2))
+                if freq not in ("MONTHLY", "YEARLY"):
+                    raise ValidationError(
+                        f"BYDAY '{item}' has a position, allowed only with MONTHLY or YEARLY."
+                    )
+                if not 1 <= ordinal <= 53:
+                    raise ValidationError(f"BYDAY position in '{item}' must be 1 to 53.")
+    for name, (low, high, signed) in _INTEGER_LIST_RANGES.items():
+        if name not in parts:
+            continue
+        for item in parts[name].split(","):
+            try:
+                number = int(item)
+            except ValueError:
+                raise ValidationError(f"{name} value '{item}' is not a number.") from None
+            magnitude = abs(number) if signed else number
+            if (number < 0 and not signed) or not low <= magnitude <= high:
+                bounds = f"±{low}..{high}" if signed else f"{low}..{high}"
+                raise ValidationError(f"{name} value '{item}' is outside {bounds}.")
+    if "BYSETPOS" in parts and len(parts) == 2 + ("INTERVAL" in parts) + ("WKST" in parts):
+        raise ValidationError("BYSETPOS needs another BYxxx part to select from.")
+
+
+def build_rrule(rule: str, dtstart: dt.datetime) -> du.rrule:
+    """A dateutil rrule for a rule already checked by ``parse_parts``."""
+    try:
+        return du.rrulestr(rule, dtstart=dtstart, forceset=False, cache=False)
+    except (ValueError, TypeError) as exc:
+        raise ValidationError(f"Invalid rule: {exc}.") from exc
+
+
+def validate_rule(text: str, *, dtstart: dt.datetime | None = None) -> str:
+    """Check a rule and return it normalised; ``ValidationError`` says what is wrong."""
+    rule = normalise_rule(text)
+    parse_parts(rule)
+    start = dtstart or dt.datetime(2000, 1, 3, 9, 0, tzinfo=dt.UTC)
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=dt.UTC)
+    parsed = build_rrule(rule, start)
+    # Bounded existence check: look for one occurrence within SEARCH_HORIZON only.
+    horizon = start + SEARCH_HORIZON
+    probe = parsed.replace(count=None, until=horizon)
+    if probe.after(start, inc=False) is None:
+        raise ValidationError("This rule never produces an occurrence (e.g. 30 February).")
+    return rule
+
+
+def validate_task_recurrence(task) -> None:
+    """Validate and normalise a task's recurrence fields in place."""
+    if task.recurrence_rule and task.recurrence_type not in ("", "none"):
+        raise ValidationError(
+            {"recurrence_rule": "Give either recurrence_rule or recurrence_type, not both."}
+        )
+    if not task.recurrence_rule:
+        return
+    start = task.due_date
+    if start is not None:
+        try:
+            start = start.astimezone(zoneinfo.ZoneInfo(task.timezone)).replace(second=0)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            start = None
+    try:
+        task.recurrence_rule = validate_rule(task.recurrence_rule, dtstart=start)
+    except ValidationError as exc:
+        raise ValidationError({"recurrence_rule": exc.messages}) from exc

@@ -1,0 +1,200 @@
+"""Operators' admin. Every write goes through ``tasks.services``, like the API's."""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import ValidationError
+
+from . import services
+from .models import Category, Profile, Tag, Task
+
+TASK_FORM_FIELDS = [f for f in services.TASK_EDITABLE_FIELDS if f != "tags"]
+
+
+class TaskAdminForm(forms.ModelForm):
+    tag_names = forms.CharField(
+        label="Tags",
+        required=False,
+        help_text="Comma-separated tag names; unknown names are created for the task's owner.",
+    )
+
+    class Meta:
+        model = Task
+        fields = ["user", *TASK_FORM_FIELDS]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["user"].disabled = True
+            self.fields["category"].queryset = Category.objects.filter(user=self.instance.user)
+            self.initial["tag_names"] = ", ".join(t.name for t in self.instance.tags.all())
+
+    def clean_tag_names(self) -> list[str]:
+        return [n.strip() for n in self.cleaned_data["tag_names"].split(",") if n.strip()]
+
+    def _post_clean(self):
+        super()._post_clean()
+        from recurrence.rules import validate_task_recurrence
+
+        try:
+            validate_task_recurrence(self.instance)
+        except ValidationError as exc:
+            self._update_errors(exc)
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    form = TaskAdminForm
+    list_display = [
+        "title",
+        "user",
+        "priority",
+        "due_date",
+        "completed",
+        "category",
+        "tag_list",
+        "has_recurrence",
+        "remind_at",
+    ]
+    list_filter = ["priority", "completed", "due_date", "category", "tags", "recurrence_type"]
+    search_fields = ["title", "description", "user__username", "tags__name"]
+    date_hierarchy = "due_date"
+    list_select_related = ["user", "category"]
+    readonly_fields = [
+        "completed_at",
+        "reminder_sent",
+        "next_occurrence_at",
+        "last_triggered_at",
+        "parent",
+        "created_at",
+        "updated_at",
+    ]
+    actions = ["mark_complete", "reopen"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("tags")
+
+    @admin.display(description="Tags")
+    def tag_list(self, task: Task) -> str:
+        return ", ".join(tag.name for tag in task.tags.all())
+
+    @admin.display(boolean=True, description="Repeats")
+    def has_recurrence(self, task: Task) -> bool:
+        return task.has_recurrence
+
+    def save_model(self, request, obj, form, change):
+        data = {f: form.cleaned_data[f] for f in TASK_FORM_FIELDS if f in form.cleaned_data}
+        data["tags"] = form.cleaned_data.get("tag_names", [])
+        if change:
+            original = Task.objects.get(pk=obj.pk)
+            changed = {f: data[f] for f in data if f in form.changed_data}
+            if "tag_names" in form.changed_data:
+                changed["tags"] = data["tags"]
+            services.task_update(task=original, data=changed)
+        else:
+            data["timezone_name"] = data.pop("timezone", None)
+            obj.pk = services.task_create(user=form.cleaned_data["user"], **data).pk
+
+    def save_related(self, request, form, formsets, change):
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def delete_model(self, request, obj):
+        services.task_delete(task=obj)
+
+    def delete_queryset(self, request, queryset):
+        for task in queryset:
+            services.task_delete(task=task)
+
+    @admin.action(description="Mark selected tasks complete")
+    def mark_complete(self, request, queryset):
+        for task in queryset:
+            services.task_complete(task=task)
+        self.message_user(request, f"{queryset.count()} task(s) marked complete.")
+
+    @admin.action(description="Reopen selected tasks")
+    def reopen(self, request, queryset):
+        for task in queryset:
+            services.task_reopen(task=task)
+        self.message_user(request, f"{queryset.count()} task(s) reopened.")
+
+
+class OwnedByServiceAdmin(admin.ModelAdmin):
+    """Category and Tag admin: create, update and delete through the services."""
+
+    create_service = update_service = delete_service = None
+    list_select_related = ["user"]
+
+    def save_model(self, request, obj, form, change):
+        data = {f: form.cleaned_data[f] for f in form.changed_data if f != "user"}
+        if change:
+            self.update_service(obj.__class__.objects.get(pk=obj.pk), data=data)
+        else:
+            created = self.create_service(user=form.cleaned_data["user"], **data)
+            obj.pk = created.pk
+
+    def delete_model(self, request, obj):
+        self.delete_service(obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_service(obj)
+
+
+@admin.register(Category)
+class CategoryAdmin(OwnedByServiceAdmin):
+    list_display = ["name", "color", "user"]
+    search_fields = ["name", "user__username"]
+    list_filter = ["user"]
+
+    def create_service(self, **kwargs):
+        return services.category_create(**kwargs)
+
+    def update_service(self, obj, *, data):
+        return services.category_update(category=obj, data=data)
+
+    def delete_service(self, obj):
+        services.category_delete(category=obj)
+
+
+@admin.register(Tag)
+class TagAdmin(OwnedByServiceAdmin):
+    list_display = ["name", "user"]
+    search_fields = ["name", "user__username"]
+    list_filter = ["user"]
+
+    def create_service(self, **kwargs):
+        return services.tag_create(**kwargs)
+
+    def update_service(self, obj, *, data):
+        return services.tag_update(tag=obj, data=data)
+
+    def delete_service(self, obj):
+        services.tag_delete(tag=obj)
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "timezone", "reminders_enabled"]
+    list_filter = ["reminders_enabled", "timezone"]
+    search_fields = ["user__username", "user__email"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.profile_update(user=obj.user, data=form.cleaned_data)
+        else:
+            super().save_model(request, obj, form, change)
+
+
+class ProfileInline(admin.StackedInline):
+    model = Profile
+    can_delete = False
+
+
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class UserAdmin(BaseUserAdmin):
+    inlines = [ProfileInline]

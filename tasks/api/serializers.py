@@ -1,0 +1,165 @@
+"""Serializers validate input and render output; the services do the writing."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model, password_validation
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..models import Category, Profile, Tag, Task, validate_timezone
+
+
+class StrictFieldsMixin:
+    """Reject unknown keys in a write, so a typo like ``prority`` is a 400, not a no-op.
+
+    Read-only fields sent back (e.g. the whole object in a PUT) are accepted and ignored.
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class LocalDateTimeField(serializers.DateTimeField):
+    """Keeps a naive input naive: the service reads it in the task's own time zone."""
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            return value
+        return super().enforce_timezone(value)
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string", "maxLength": 50}})
+class TagNamesField(serializers.ListField):
+    """Tags as a list of names; unknown names are created for the user."""
+
+    child = serializers.CharField(max_length=50, allow_blank=False)
+
+    def to_representation(self, value):
+        return [tag.name for tag in value.all()]
+
+
+class UserCategoryField(serializers.PrimaryKeyRelatedField):
+    """A category id, limited to the requesting user's categories."""
+
+    default_error_messages = {"does_not_exist": "Category {pk_value} not found."}
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        if request is None or not request.user.is_authenticated:
+            return Category.objects.none()
+        return Category.objects.filter(user=request.user)
+
+
+class TaskSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    category = UserCategoryField(allow_null=True, required=False)
+    tags = TagNamesField(required=False)
+    due_date = LocalDateTimeField(required=False, allow_null=True)
+    remind_at = LocalDateTimeField(required=False, allow_null=True)
+    timezone = serializers.CharField(
+        required=False,
+        validators=[validate_timezone],
+        help_text="IANA time zone, e.g. Europe/Paris; defaults to your profile's.",
+    )
+
+    class Meta:
+        model = Task
+        fields = [
+            "id",
+            "title",
+            "description",
+            "completed",
+            "completed_at",
+            "priority",
+            "due_date",
+            "timezone",
+            "category",
+            "tags",
+            "recurrence_rule",
+            "recurrence_type",
+            "recurrence_interval",
+            "recurrence_mode",
+            "remind_at",
+            "remind_before",
+            "reminder_sent",
+            "next_occurrence_at",
+            "last_triggered_at",
+            "parent",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "completed_at",
+            "reminder_sent",
+            "next_occurrence_at",
+            "last_triggered_at",
+            "parent",
+            "created_at",
+            "updated_at",
+        ]
+        extra_kwargs = {"description": {"required": False, "allow_blank": True}}
+
+    def to_representation(self, instance):
+        # Date-times are shown with the task's own UTC offset: 09:00-04:00, not 13:00Z.
+        with timezone.override(instance.timezone):
+            return super().to_representation(instance)
+
+
+class CategorySerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    task_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Category
+        fields = ["id", "name", "color", "task_count", "created_at"]
+        read_only_fields = ["created_at"]
+        # Uniqueness per user is checked by the service (case-insensitive).
+        validators: list = []
+
+
+class TagSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    task_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Tag
+        fields = ["id", "name", "task_count", "created_at"]
+        read_only_fields = ["created_at"]
+        validators: list = []
+
+
+class RegisterSerializer(StrictFieldsMixin, serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    email = serializers.EmailField()
+    password = serializers.CharField(write_only=True, style={"input_type": "password"})
+
+    def validate_username(self, value: str) -> str:
+        user_model = get_user_model()
+        field = user_model._meta.get_field("username")
+        for validator in field.validators:
+            validator(value)
+        if user_model.objects.filter(username__iexact=value).exists():
+            raise serializers.ValidationError("This username is taken.")
+        return value
+
+    def validate(self, attrs):
+        user = get_user_model()(username=attrs["username"], email=attrs["email"])
+        password_validation.validate_password(attrs["password"], user)
+        return attrs
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(read_only=True)
+
+
+class ProfileSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    id = serializers.IntegerField(source="user.id", read_only=True)
+    username = serializers.CharField(source="user.username", read_only=True)
+    email = serializers.EmailField(source="user.email", required=False, allow_blank=True)
+    timezone = serializers.CharField(required=False, validators=[validate_timezone])
+
+    class Meta:
+        model = Profile
+        fields = ["id", "username", "email", "timezone", "reminders_enabled"]

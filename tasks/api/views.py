@@ -1,0 +1,154 @@
+"""REST API views: parse input, call one service or selector, render the result."""
+
+from __future__ import annotations
+
+from django.db.models import Count
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import generics, permissions, status, viewsets
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from .. import services
+from ..models import Category, Tag, Task
+from ..selectors import TaskFilterSet
+from .serializers import (
+    CategorySerializer,
+    ProfileSerializer,
+    RegisterSerializer,
+    TagSerializer,
+    TaskSerializer,
+    TokenSerializer,
+)
+
+
+def _task_kwargs(validated: dict) -> dict:
+    """Serializer output to service keyword arguments."""
+    data = dict(validated)
+    if "timezone" in data:
+        data["timezone_name"] = data.pop("timezone")
+    return data
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List your tasks, filtered and sorted"),
+    create=extend_schema(summary="Create a task"),
+    retrieve=extend_schema(summary="Get a task"),
+    update=extend_schema(summary="Replace a task"),
+    partial_update=extend_schema(summary="Change some fields of a task"),
+    destroy=extend_schema(summary="Delete a task"),
+)
+class TaskViewSet(viewsets.ModelViewSet):
+    queryset = Task.objects.none()  # for the schema; requests use get_queryset()
+    serializer_class = TaskSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = TaskFilterSet
+
+    def get_queryset(self):
+        return Task.objects.for_user(self.request.user).with_relations()
+
+    def perform_create(self, serializer):
+        serializer.instance = services.task_create(
+            user=self.request.user, **_task_kwargs(serializer.validated_data)
+        )
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        serializer.instance, _ = services.task_update(task=serializer.instance, data=data)
+
+    def perform_destroy(self, instance):
+        services.task_delete(task=instance)
+
+    def _render(self, task: Task) -> Response:
+        task = self.get_queryset().get(pk=task.pk)
+        return Response(self.get_serializer(task).data)
+
+    @extend_schema(request=None, responses=TaskSerializer, summary="Mark a task completed")
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        return self._render(services.task_complete(task=self.get_object()))
+
+    @extend_schema(request=None, responses=TaskSerializer, summary="Mark a task pending again")
+    @action(detail=True, methods=["post"])
+    def reopen(self, request, pk=None):
+        return self._render(services.task_reopen(task=self.get_object()))
+
+
+class CategoryViewSet(viewsets.ModelViewSet):
+    queryset = Category.objects.none()
+    serializer_class = CategorySerializer
+
+    def get_queryset(self):
+        return Category.objects.filter(user=self.request.user).annotate(task_count=Count("tasks"))
+
+    def perform_create(self, serializer):
+        serializer.instance = services.category_create(
+            user=self.request.user, **serializer.validated_data
+        )
+        serializer.instance.task_count = 0
+
+    def perform_update(self, serializer):
+        serializer.instance = services.category_update(
+            category=serializer.instance, data=serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        services.category_delete(category=instance)
+
+
+class TagViewSet(viewsets.ModelViewSet):
+    queryset = Tag.objects.none()
+    serializer_class = TagSerializer
+
+    def get_queryset(self):
+        return Tag.objects.filter(user=self.request.user).annotate(task_count=Count("tasks"))
+
+    def perform_create(self, serializer):
+        serializer.instance = services.tag_create(
+            user=self.request.user, **serializer.validated_data
+        )
+        serializer.instance.task_count = 0
+
+    def perform_update(self, serializer):
+        serializer.instance = services.tag_update(
+            tag=serializer.instance, data=serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        services.tag_delete(tag=instance)
+
+
+class RegisterView(generics.GenericAPIView):
+    serializer_class = RegisterSerializer
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(responses={201: ProfileSerializer}, summary="Create an account", auth=[])
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_register(**serializer.validated_data)
+        return Response(ProfileSerializer(user.profile).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    responses={200: TokenSerializer, 400: OpenApiResponse(description="Bad credentials")},
+    summary="Exchange username and password for an API token",
+    auth=[],
+)
+class TokenView(ObtainAuthToken):
+    pass
+
+
+class MeView(generics.RetrieveUpdateAPIView):
+    serializer_class = ProfileSerializer
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_object(self):
+        return services.profile_get(user=self.request.user)
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        data.update(data.pop("user", {}))
+        serializer.instance = services.profile_update(user=self.request.user, data=data)

@@ -1,0 +1,239 @@
+"""Tasks, categories, tags and the user profile.
+
+Models hold data and invariants only; every change goes through ``tasks.services``.
+"""
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Case, Q, Value, When
+from django.db.models.functions import Lower
+
+
+def validate_timezone(value: str) -> None:
+    if value not in available_timezones():
+        raise ValidationError(f"'{value}' is not a known IANA time zone.", code="invalid")
+
+
+_TIMEZONES: frozenset[str] = frozenset()
+
+
+def available_timezones() -> frozenset[str]:
+    global _TIMEZONES
+    if not _TIMEZONES:
+        _TIMEZONES = frozenset(zoneinfo.available_timezones())
+    return _TIMEZONES
+
+
+def validate_not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("This field may not be blank.", code="blank")
+
+
+color_validator = RegexValidator(
+    r"^#[0-9a-fA-F]{6}$", "Enter a colour as #rrggbb, e.g. #3b82f6.", code="invalid_color"
+)
+
+
+class Priority(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+#: Urgency rank of each priority; sorting uses the stored rank, never the text.
+PRIORITY_RANK = {Priority.LOW: 1, Priority.MEDIUM: 2, Priority.HIGH: 3, Priority.URGENT: 4}
+
+
+class RecurrenceType(models.TextChoices):
+    NONE = "none", "Does not repeat"
+    DAILY = "daily", "Daily"
+    WEEKLY = "weekly", "Weekly"
+    MONTHLY = "monthly", "Monthly"
+    YEARLY = "yearly", "Yearly"
+
+
+class RecurrenceMode(models.TextChoices):
+    SCHEDULE = "schedule", "On schedule"
+    COMPLETION = "completion", "After completion"
+
+
+def default_timezone() -> str:
+    return settings.TIME_ZONE
+
+
+class Profile(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    timezone = models.CharField(
+        max_length=64, default=default_timezone, validators=[validate_timezone]
+    )
+    reminders_enabled = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return f"Profile of {self.user}"
+
+
+class Category(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="categories"
+    )
+    name = models.CharField(max_length=100, validators=[validate_not_blank])
+    color = models.CharField(max_length=7, default="#3b82f6", validators=[color_validator])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "categories"
+        ordering = [Lower("name"), "id"]
+        constraints = [
+            models.UniqueConstraint(
+                "user",
+                Lower("name"),
+                name="category_name_unique_per_user",
+                violation_error_message="You already have a category with this name.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tag(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tags"
+    )
+    name = models.CharField(max_length=50, validators=[validate_not_blank])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = [Lower("name"), "id"]
+        constraints = [
+            models.UniqueConstraint(
+                "user",
+                Lower("name"),
+                name="tag_name_unique_per_user",
+                violation_error_message="You already have a tag with this name.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TaskQuerySet(models.QuerySet):
+    def for_user(self, user) -> "TaskQuerySet":
+        return self.filter(user=user)
+
+    def with_relations(self) -> "TaskQuerySet":
+        return self.select_related("category").prefetch_related("tags")
+
+
+class Task(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks"
+    )
+    title = models.CharField(max_length=255, validators=[validate_not_blank])
+    description = models.TextField(blank=True, default="")
+    completed = models.BooleanField(default=False)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    priority = models.CharField(max_length=6, choices=Priority.choices, default=Priority.MEDIUM)
+    # Derived from ``priority`` by the database so it can never drift; indexed for sorting.
+    priority_rank = models.GeneratedField(
+        expression=Case(
+            *(When(priority=p.value, then=Value(rank)) for p, rank in PRIORITY_RANK.items()),
+            default=Value(0),
+        ),
+        output_field=models.SmallIntegerField(),
+        db_persist=True,
+    )
+    due_date = models.DateTimeField(null=True, blank=True)
+    timezone = models.CharField(
+        max_length=64, default=default_timezone, validators=[validate_timezone]
+    )
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    tags = models.ManyToManyField(Tag, related_name="tasks", blank=True, db_table="task_tags")
+
+    recurrence_rule = models.TextField(blank=True, default="")
+    recurrence_type = models.CharField(
+        max_length=7, choices=RecurrenceType.choices, default=RecurrenceType.NONE
+    )
+    recurrence_interval = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+    recurrence_mode = models.CharField(
+        max_length=10, choices=RecurrenceMode.choices, default=RecurrenceMode.SCHEDULE
+    )
+    next_occurrence_at = models.DateTimeField(null=True, blank=True)
+    last_triggered_at = models.DateTimeField(null=True, blank=True)
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="spawned",
+        help_text="The recurring instance this task was spawned from.",
+    )
+
+    remind_at = models.DateTimeField(null=True, blank=True)
+    remind_before = models.DurationField(
+        null=True, blank=True, help_text="Remind this long before the due date."
+    )
+    reminder_sent = models.BooleanField(default=False)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TaskQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # One index per sort, each led by the owner and ending in the id tie-break, so a
+            # page is read straight off the index in either direction.
+            models.Index(fields=["user", "created_at", "id"], name="task_user_created"),
+            models.Index(fields=["user", "updated_at", "id"], name="task_user_updated"),
+            models.Index(fields=["user", "priority_rank", "id"], name="task_user_priority"),
+            # Serves due_date ASC NULLS LAST on PostgreSQL; the DESC NULLS LAST twin is created
+            # by migration 0002 on PostgreSQL only (SQLite has no NULLS LAST in an index).
+            models.Index(fields=["user", "due_date", "id"], name="task_user_due"),
+            models.Index(fields=["user", "completed", "due_date"], name="task_user_status_due"),
+            models.Index(
+                fields=["remind_at"],
+                name="task_pending_reminder",
+                condition=Q(completed=False, reminder_sent=False, remind_at__isnull=False),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(priority__in=Priority.values), name="task_priority_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(recurrence_interval__gte=1), name="task_recurrence_interval_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def has_recurrence(self) -> bool:
+        return bool(self.recurrence_rule) or self.recurrence_type != RecurrenceType.NONE
+
+    def clean(self) -> None:
+        errors = {}
+        if self.category_id and self.category.user_id != self.user_id:
+            errors["category"] = "Category not found."
+        if self.remind_before is not None:
+            if self.due_date is None:
+                errors["remind_before"] = "A reminder offset needs a due date."
+            elif self.remind_before.total_seconds() < 0:
+                errors["remind_before"] = "The reminder offset cannot be negative."
+        if self.remind_at and self.due_date and self.remind_at > self.due_date:
+            errors["remind_at"] = "The reminder cannot be after the due date."
+        if errors:
+            raise ValidationError(errors)

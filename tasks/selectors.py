@@ -1,0 +1,210 @@
+"""Reading tasks: the one FilterSet and sort used by the REST API and the pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Mapping
+
+import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from .models import Category, Priority, Task
+
+SORT_FIELDS = ("created_at", "due_date", "priority", "title", "updated_at")
+DEFAULT_SORT = ("created_at", "desc")
+ORDERING_CHOICES = [(f, f) for f in SORT_FIELDS] + [(f"-{f}", f"-{f}") for f in SORT_FIELDS]
+
+
+def task_ordering(sort_by: str, descending: bool) -> list:
+    """ORDER BY for a sort key: urgency for priority, due dates without one last, id ties."""
+    if sort_by == "priority":
+        key = F("priority_rank")
+    elif sort_by == "title":
+        key = Lower("title")
+    else:
+        key = F(sort_by)
+    if descending:
+        return [key.desc(nulls_last=True), F("id").desc()]
+    return [key.asc(nulls_last=True), F("id").asc()]
+
+
+class DateOrDateTimeField(forms.CharField):
+    """Accepts ``2026-12-01`` or an ISO 8601 date-time (naive = the user's time zone)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if not value:
+            return None
+        try:
+            parsed = parse_datetime(value.replace(" ", "+"))
+            if parsed is not None:
+                return parsed
+            parsed_date = parse_date(value)
+        except ValueError:
+            parsed_date = None
+        if parsed_date is None:
+            raise ValidationError(
+                "Enter a date (2026-12-01) or an ISO 8601 date-time (2026-12-01T09:00:00Z).",
+                code="invalid",
+            )
+        return parsed_date
+
+
+class DateBoundFilter(django_filters.Filter):
+    """``<field> <= / >=`` a date or date-time; a bare date covers that whole local day."""
+
+    field_class = DateOrDateTimeField
+
+    def __init__(self, *, upper: bool, **kwargs):
+        self.upper = upper
+        super().__init__(**kwargs)
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        zone = self.parent.user_timezone()
+        if isinstance(value, dt.datetime):
+            bound = value if timezone.is_aware(value) else value.replace(tzinfo=zone)
+            lookup = "lte" if self.upper else "gte"
+        else:
+            day = value + dt.timedelta(days=1) if self.upper else value
+            bound = dt.datetime.combine(day, dt.time.min, tzinfo=zone)
+            lookup = "lt" if self.upper else "gte"
+        return qs.filter(**{f"{self.field_name}__{lookup}": bound})
+
+
+class PriorityInFilter(django_filters.BaseInFilter, django_filters.ChoiceFilter):
+    pass
+
+
+def _user_categories(request) -> QuerySet[Category]:
+    if request is None or not request.user.is_authenticated:
+        return Category.objects.none()
+    return Category.objects.filter(user=request.user)
+
+
+def _tag_names(value: str) -> list[str]:
+    return [name.strip().lower() for name in value.split(",") if name.strip()]
+
+
+class TaskFilterSet(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(
+        choices=[("pending", "pending"), ("completed", "completed")], method="filter_status"
+    )
+    completed = django_filters.BooleanFilter(field_name="completed")
+    priority = PriorityInFilter(
+        field_name="priority",
+        lookup_expr="in",
+        choices=Priority.choices,
+        help_text="One priority or several, comma-separated: high,urgent.",
+    )
+    category = django_filters.ModelChoiceFilter(field_name="category", queryset=_user_categories)
+    tags = django_filters.CharFilter(
+        method="filter_tags_any", help_text="Tasks with any of these tags: a,b."
+    )
+    tags_all = django_filters.CharFilter(
+        method="filter_tags_all", help_text="Tasks with all of these tags: a,b."
+    )
+    due_before = DateBoundFilter(field_name="due_date", upper=True)
+    due_after = DateBoundFilter(field_name="due_date", upper=False)
+    created_before = DateBoundFilter(field_name="created_at", upper=True)
+    created_after = DateBoundFilter(field_name="created_at", upper=False)
+    overdue = django_filters.BooleanFilter(method="filter_overdue")
+    has_due_date = django_filters.BooleanFilter(
+        field_name="due_date", lookup_expr="isnull", exclude=True
+    )
+    has_recurrence = django_filters.BooleanFilter(method="filter_has_recurrence")
+    search = django_filters.CharFilter(
+        method="filter_search", help_text="Words that must all appear in title or description."
+    )
+    ordering = django_filters.ChoiceFilter(
+        choices=ORDERING_CHOICES, method="noop", help_text="e.g. -due_date or priority."
+    )
+    sort_by = django_filters.ChoiceFilter(choices=[(f, f) for f in SORT_FIELDS], method="noop")
+    sort_order = django_filters.ChoiceFilter(
+        choices=[("asc", "asc"), ("desc", "desc")], method="noop"
+    )
+
+    class Meta:
+        model = Task
+        fields: list[str] = []
+
+    def user_timezone(self) -> zoneinfo.ZoneInfo:
+        request = self.request
+        name = None
+        if request is not None and request.user.is_authenticated:
+            profile = getattr(request.user, "profile", None)
+            name = profile.timezone if profile else None
+        try:
+            return zoneinfo.ZoneInfo(name) if name else timezone.get_default_timezone()
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return timezone.get_default_timezone()
+
+    def noop(self, qs, name, value):
+        return qs
+
+    def filter_status(self, qs, name, value):
+        return qs.filter(completed=(value == "completed"))
+
+    def filter_tags_any(self, qs, name, value):
+        names = _tag_names(value)
+        if not names:
+            return qs
+        tagged = Task.tags.through.objects.filter(task=OuterRef("pk")).annotate(
+            lname=Lower("tag__name")
+        )
+        return qs.filter(Exists(tagged.filter(lname__in=names)))
+
+    def filter_tags_all(self, qs, name, value):
+        tagged = Task.tags.through.objects.filter(task=OuterRef("pk")).annotate(
+            lname=Lower("tag__name")
+        )
+        for tag_name in _tag_names(value):
+            qs = qs.filter(Exists(tagged.filter(lname=tag_name)))
+        return qs
+
+    def filter_overdue(self, qs, name, value):
+        overdue = Q(completed=False, due_date__lt=timezone.now())
+        return qs.filter(overdue) if value else qs.exclude(overdue)
+
+    def filter_has_recurrence(self, qs, name, value):
+        recurring = ~Q(recurrence_rule="") | ~Q(recurrence_type="none")
+        return qs.filter(recurring) if value else qs.exclude(recurring)
+
+    def filter_search(self, qs, name, value):
+        for word in value.split():
+            qs = qs.filter(Q(title__icontains=word) | Q(description__icontains=word))
+        return qs
+
+    def sort_key(self) -> tuple[str, bool]:
+        data = self.form.cleaned_data
+        if data.get("ordering"):
+            ordering = data["ordering"]
+            return ordering.lstrip("-"), ordering.startswith("-")
+        sort_by = data.get("sort_by") or DEFAULT_SORT[0]
+        return sort_by, (data.get("sort_order") or DEFAULT_SORT[1]) == "desc"
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        sort_by, descending = self.sort_key()
+        return queryset.order_by(*task_ordering(sort_by, descending))
+
+
+def task_list(*, user, filters: Mapping[str, str] | None = None, request=None) -> QuerySet[Task]:
+    """The user's tasks, filtered and sorted; raises ValidationError on a bad filter."""
+    base = Task.objects.for_user(user).with_relations()
+    filterset = TaskFilterSet(data=filters or {}, queryset=base, request=request)
+    if not filterset.is_valid():
+        raise ValidationError(filterset.errors)
+    return filterset.qs
+
+
+def task_get(*, user, task_id: int) -> Task:
+    """The user's task or ``Task.DoesNotExist`` (another user's task does not exist)."""
+    return Task.objects.for_user(user).with_relations().get(pk=task_id)

@@ -1,0 +1,359 @@
+"""The one write path for tasks, categories and tags.
+
+Views, serializers, the admin, pages and event handlers call these functions and nothing
+else to change data. Each is atomic and validates with ``full_clean()`` before saving.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .models import Category, Priority, Profile, RecurrenceMode, RecurrenceType, Tag, Task
+
+#: Fields a client may set through ``task_create`` / ``task_update``.
+TASK_EDITABLE_FIELDS = (
+    "title",
+    "description",
+    "completed",
+    "priority",
+    "due_date",
+    "timezone",
+    "category",
+    "tags",
+    "recurrence_rule",
+    "recurrence_type",
+    "recurrence_interval",
+    "recurrence_mode",
+    "remind_at",
+    "remind_before",
+)
+
+
+@dataclass(frozen=True)
+class Change:
+    old: Any
+    new: Any
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def profile_get(*, user) -> Profile:
+    profile, _ = Profile.objects.get_or_create(user=user)
+    return profile
+
+
+def localize(value: dt.datetime | None, tz_name: str) -> dt.datetime | None:
+    """Read a naive datetime as wall-clock time in ``tz_name``; aware ones are kept."""
+    if value is None or timezone.is_aware(value):
+        return value
+    try:
+        zone = zoneinfo.ZoneInfo(tz_name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return value  # full_clean() reports the bad time zone
+    return value.replace(tzinfo=zone)
+
+
+def wall_clock_minus(instant: dt.datetime, offset: dt.timedelta, tz_name: str) -> dt.datetime:
+    """``instant - offset`` in local wall-clock time: "1 day before" keeps the time of day."""
+    zone = zoneinfo.ZoneInfo(tz_name)
+    local = instant.astimezone(zone).replace(tzinfo=None) - offset
+    # fold=0 takes the first of an ambiguous time; a time in a spring gap is normalised forward.
+    return local.replace(tzinfo=zone).astimezone(dt.UTC).astimezone(zone)
+
+
+def _clean_title(title: str) -> str:
+    return title.strip() if isinstance(title, str) else title
+
+
+def _normalise_tag_names(names: Iterable[str]) -> list[str]:
+    """Trim names and drop case-insensitive duplicates, keeping the first spelling."""
+    seen: dict[str, str] = {}
+    for name in names:
+        name = name.strip()
+        if not name:
+            raise ValidationError({"tags": "Tag names may not be blank."})
+        if len(name) > 50:
+            raise ValidationError({"tags": f"Tag '{name[:20]}…' is longer than 50 characters."})
+        seen.setdefault(name.casefold(), name)
+    return list(seen.values())
+
+
+def tags_resolve(*, user, names: Iterable[str]) -> list[Tag]:
+    """The user's tags with these names, creating the unknown ones (case-insensitive)."""
+    tags = []
+    for name in _normalise_tag_names(names):
+        tag = Tag.objects.filter(user=user, name__iexact=name).first()
+        if tag is None:
+            try:
+                with transaction.atomic():
+                    tag = Tag.objects.create(user=user, name=name)
+            except IntegrityError:  # created concurrently by another request
+                tag = Tag.objects.get(user=user, name__iexact=name)
+        tags.append(tag)
+    return tags
+
+
+def _apply_reminder_rules(task: Task, data: Mapping[str, Any]) -> None:
+    """Derive ``remind_at`` from ``remind_before``; reject giving both."""
+    if data.get("remind_at") is not None and data.get("remind_before") is not None:
+        raise ValidationError(
+            {"remind_before": "Give either remind_at or remind_before, not both."}
+        )
+    if "remind_at" in data and data["remind_at"] is not None:
+        task.remind_before = None
+    if task.remind_before is not None and task.due_date is not None:
+        task.remind_at = wall_clock_minus(task.due_date, task.remind_before, task.timezone)
+    elif "remind_before" in data and data["remind_before"] is None and "remind_at" not in data:
+        task.remind_at = None
+
+
+def _apply_recurrence_rules(task: Task) -> None:
+    from recurrence.rules import validate_task_recurrence
+
+    validate_task_recurrence(task)
+
+
+def _snapshot(task: Task) -> dict[str, Any]:
+    values = {f: getattr(task, f) for f in TASK_EDITABLE_FIELDS if f not in ("tags", "category")}
+    values["category"] = task.category_id
+    values["completed_at"] = task.completed_at
+    values["reminder_sent"] = task.reminder_sent
+    return values
+
+
+# --- tasks -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def task_create(
+    *,
+    user,
+    title: str,
+    description: str = "",
+    priority: str = Priority.MEDIUM,
+    due_date: dt.datetime | None = None,
+    timezone_name: str | None = None,
+    category: Category | None = None,
+    tags: Iterable[str] = (),
+    completed: bool = False,
+    recurrence_rule: str = "",
+    recurrence_type: str = RecurrenceType.NONE,
+    recurrence_interval: int = 1,
+    recurrence_mode: str = RecurrenceMode.SCHEDULE,
+    remind_at: dt.datetime | None = None,
+    remind_before: dt.timedelta | None = None,
+    parent: Task | None = None,
+) -> Task:
+    tz_name = timezone_name or profile_get(user=user).timezone
+    task = Task(
+        user=user,
+        title=_clean_title(title),
+        description=description or "",
+        priority=priority,
+        due_date=localize(due_date, tz_name),
+        timezone=tz_name,
+        category=category,
+        recurrence_rule=(recurrence_rule or "").strip(),
+        recurrence_type=recurrence_type,
+        recurrence_interval=recurrence_interval,
+        recurrence_mode=recurrence_mode,
+        remind_at=localize(remind_at, tz_name),
+        remind_before=remind_before,
+        parent=parent,
+    )
+    if completed:
+        task.completed = True
+        task.completed_at = timezone.now()
+    _apply_reminder_rules(task, {"remind_at": remind_at, "remind_before": remind_before})
+    _apply_recurrence_rules(task)
+    task.full_clean()
+    task.save()
+    task.tags.set(tags_resolve(user=user, names=tags))
+    return task
+
+
+@transaction.atomic
+def task_update(*, task: Task, data: Mapping[str, Any]) -> tuple[Task, dict[str, Change]]:
+    """Apply ``data`` (a subset of TASK_EDITABLE_FIELDS) and return the exact changes."""
+    unknown = set(data) - set(TASK_EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({name: "Unknown field." for name in sorted(unknown)})
+
+    before = _snapshot(task)
+    old_tags = sorted(t.name for t in task.tags.all())
+
+    tz_name = data.get("timezone", task.timezone)
+    for field in TASK_EDITABLE_FIELDS:
+        if field not in data or field in ("tags", "completed"):
+            continue
+        value = data[field]
+        if field in ("due_date", "remind_at"):
+            value = localize(value, tz_name)
+        elif field == "title":
+            value = _clean_title(value)
+        elif field == "recurrence_rule":
+            value = (value or "").strip()
+        elif field == "description":
+            value = value or ""
+        setattr(task, field, value)
+
+    if "completed" in data and bool(data["completed"]) != task.completed:
+        task.completed = bool(data["completed"])
+        task.completed_at = timezone.now() if task.completed else None
+
+    reminder_inputs = {k: data[k] for k in ("remind_at", "remind_before") if k in data}
+    if reminder_inputs or "due_date" in data or "timezone" in data:
+        _apply_reminder_rules(task, reminder_inputs)
+    if task.remind_at != before["remind_at"]:
+        task.reminder_sent = False
+    _apply_recurrence_rules(task)
+    task.full_clean()
+
+    after = _snapshot(task)
+    changes = {
+        name: Change(before[name], after[name]) for name in after if before[name] != after[name]
+    }
+    if changes:
+        task.save()
+    if "tags" in data:
+        new_tags = tags_resolve(user=task.user, names=data["tags"])
+        if sorted(t.name for t in new_tags) != old_tags:
+            task.tags.set(new_tags)
+            changes["tags"] = Change(old_tags, sorted(t.name for t in new_tags))
+            if "updated_at" not in changes:
+                task.save(update_fields=["updated_at"])
+    return task, changes
+
+
+def task_complete(*, task: Task) -> Task:
+    """Mark the task completed (a no-op if it already is)."""
+    if task.completed:
+        return task
+    task, _ = task_update(task=task, data={"completed": True})
+    return task
+
+
+def task_reopen(*, task: Task) -> Task:
+    """Mark a completed task pending again (a no-op if it is pending)."""
+    if not task.completed:
+        return task
+    task, _ = task_update(task=task, data={"completed": False})
+    return task
+
+
+@transaction.atomic
+def task_delete(*, task: Task) -> None:
+    task.delete()
+
+
+# --- categories ---------------------------------------------------------------------------
+
+
+def _save_unique(instance, *, field: str) -> None:
+    """``full_clean`` then save, reporting a name clash as a field error, never a 500."""
+    try:
+        instance.full_clean()
+    except ValidationError as exc:
+        errors = exc.message_dict
+        if "__all__" in errors:
+            errors.setdefault(field, []).extend(errors.pop("__all__"))
+        raise ValidationError(errors) from exc
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError as exc:  # lost a race against a concurrent create
+        raise ValidationError({field: "This name is already taken."}) from exc
+
+
+@transaction.atomic
+def category_create(*, user, name: str, color: str | None = None) -> Category:
+    category = Category(user=user, name=(name or "").strip())
+    if color is not None:
+        category.color = color
+    _save_unique(category, field="name")
+    return category
+
+
+@transaction.atomic
+def category_update(*, category: Category, data: Mapping[str, Any]) -> Category:
+    if "name" in data:
+        category.name = (data["name"] or "").strip()
+    if "color" in data:
+        category.color = data["color"]
+    _save_unique(category, field="name")
+    return category
+
+
+@transaction.atomic
+def category_delete(*, category: Category) -> None:
+    """Delete the category; its tasks keep existing without one."""
+    category.delete()
+
+
+# --- tags --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def tag_create(*, user, name: str) -> Tag:
+    tag = Tag(user=user, name=(name or "").strip())
+    _save_unique(tag, field="name")
+    return tag
+
+
+@transaction.atomic
+def tag_update(*, tag: Tag, data: Mapping[str, Any]) -> Tag:
+    if "name" in data:
+        tag.name = (data["name"] or "").strip()
+    _save_unique(tag, field="name")
+    return tag
+
+
+@transaction.atomic
+def tag_delete(*, tag: Tag) -> None:
+    tag.delete()
+
+
+# --- profile -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def profile_update(*, user, data: Mapping[str, Any]) -> Profile:
+    profile = profile_get(user=user)
+    for field in ("timezone", "reminders_enabled"):
+        if field in data:
+            setattr(profile, field, data[field])
+    profile.full_clean()
+    profile.save()
+    if "email" in data:
+        user.email = data["email"]
+        user.full_clean(exclude=["password"])
+        user.save(update_fields=["email"])
+    return profile
+
+
+# --- accounts ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def user_register(*, username: str, email: str, password: str):
+    """Create a user with a profile; the password is checked by the caller's validators."""
+    from django.contrib.auth import get_user_model
+
+    try:
+        with transaction.atomic():
+            user = get_user_model().objects.create_user(
+                username=username, email=email, password=password
+            )
+    except IntegrityError as exc:
+        raise ValidationError({"username": "This username is taken."}) from exc
+    Profile.objects.create(user=user)
+    return user
