@@ -4,3 +4,15 @@ from django.apps import AppConfig
 class EventsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "events"
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        from . import signals  # noqa: F401  (the safety-net receivers)
+        from .background import periodic
+        from .relay import prune, relay_pending
+        from .state import DatabaseStateStore
+
+        periodic("sweep-outbox", every=settings.RELAY_SWEEP_SECONDS)(relay_pending)
+        periodic("prune-outbox", every=3600)(prune)
+        periodic("purge-expired-state", every=3600)(DatabaseStateStore().purge_expired)

@@ -1,1 +1,91 @@
-# Create your models here.
+"""The transactional outbox, consumer idempotency records and the embedded state store."""
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class OutboxState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed (parked)"
+
+
+class OutboxEvent(models.Model):
+    """One event for one topic, written in the same transaction as the change it records.
+
+    ``seq`` orders events; ``id`` is the CloudEvent id, stable across re-publishes.
+    """
+
+    seq = models.BigAutoField(primary_key=True)
+    id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    event_type = models.CharField(max_length=64)
+    topic = models.CharField(max_length=128)
+    partition_key = models.CharField(max_length=64, help_text="Events of one key keep their order.")
+    data = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    state = models.CharField(
+        max_length=10, choices=OutboxState.choices, default=OutboxState.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    locked_by = models.CharField(max_length=64, blank=True, default="")
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at", "seq"],
+                name="outbox_pending_due",
+                condition=Q(state="pending"),
+            ),
+            models.Index(
+                fields=["topic", "partition_key", "seq"],
+                name="outbox_pending_by_key",
+                condition=Q(state="pending"),
+            ),
+            models.Index(fields=["state", "delivered_at"], name="outbox_state_delivered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} → {self.topic} ({self.id})"
+
+
+class ProcessedEvent(models.Model):
+    """That ``consumer`` has handled event ``event_id``: written with the handler's effect."""
+
+    consumer = models.CharField(max_length=64)
+    event_id = models.CharField(max_length=255)
+    processed_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["consumer", "event_id"], name="processed_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.consumer}:{self.event_id}"
+
+
+class StateEntry(models.Model):
+    """The embedded default's stand-in for the Dapr state store (same interface, TTL)."""
+
+    key = models.CharField(max_length=255, primary_key=True)
+    value = models.JSONField()
+    etag = models.CharField(max_length=36)
+    updated_at = models.DateTimeField(auto_now=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        verbose_name_plural = "state entries"
+
+    def __str__(self) -> str:
+        return self.key

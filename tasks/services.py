@@ -16,6 +16,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from events import emit
+from events.outbox import service_emitting
+from events.payloads import changes_data, task_deleted_event, task_event
+from events.registry import EventType
+
 from .models import Category, Priority, Profile, RecurrenceMode, RecurrenceType, Tag, Task
 
 #: Fields a client may set through ``task_create`` / ``task_update``.
@@ -122,7 +127,8 @@ def _apply_recurrence_rules(task: Task) -> None:
     validate_task_recurrence(task)
 
 
-def _snapshot(task: Task) -> dict[str, Any]:
+def task_snapshot(task: Task) -> dict[str, Any]:
+    """The values ``task_update`` compares to report exactly what changed (tags aside)."""
     values = {f: getattr(task, f) for f in TASK_EDITABLE_FIELDS if f not in ("tags", "category")}
     values["category"] = task.category_id
     values["completed_at"] = task.completed_at
@@ -176,8 +182,10 @@ def task_create(
     _apply_reminder_rules(task, {"remind_at": remind_at, "remind_before": remind_before})
     _apply_recurrence_rules(task)
     task.full_clean()
-    task.save()
-    task.tags.set(tags_resolve(user=user, names=tags))
+    with service_emitting():
+        task.save()
+        task.tags.set(tags_resolve(user=user, names=tags))
+    emit(EventType.TASK_CREATED, task_event(task), partition_key=task.pk)
     return task
 
 
@@ -188,7 +196,7 @@ def task_update(*, task: Task, data: Mapping[str, Any]) -> tuple[Task, dict[str,
     if unknown:
         raise ValidationError({name: "Unknown field." for name in sorted(unknown)})
 
-    before = _snapshot(task)
+    before = task_snapshot(task)
     old_tags = sorted(t.name for t in task.tags.all())
 
     tz_name = data.get("timezone", task.timezone)
@@ -218,20 +226,34 @@ def task_update(*, task: Task, data: Mapping[str, Any]) -> tuple[Task, dict[str,
     _apply_recurrence_rules(task)
     task.full_clean()
 
-    after = _snapshot(task)
+    after = task_snapshot(task)
     changes = {
         name: Change(before[name], after[name]) for name in after if before[name] != after[name]
     }
+    with service_emitting():
+        if changes:
+            task.save()
+        if "tags" in data:
+            new_tags = tags_resolve(user=task.user, names=data["tags"])
+            if sorted(t.name for t in new_tags) != old_tags:
+                task.tags.set(new_tags)
+                changes["tags"] = Change(old_tags, sorted(t.name for t in new_tags))
+                if len(changes) == 1:
+                    task.save(update_fields=["updated_at"])
     if changes:
-        task.save()
-    if "tags" in data:
-        new_tags = tags_resolve(user=task.user, names=data["tags"])
-        if sorted(t.name for t in new_tags) != old_tags:
-            task.tags.set(new_tags)
-            changes["tags"] = Change(old_tags, sorted(t.name for t in new_tags))
-            if "updated_at" not in changes:
-                task.save(update_fields=["updated_at"])
+        _emit_task_changes(task, changes)
     return task, changes
+
+
+def _emit_task_changes(task: Task, changes: dict[str, Change]) -> None:
+    """One event per change: ``task.completed`` when it completed, else ``task.updated``."""
+    completed_change = changes.get("completed")
+    if completed_change is not None and completed_change.new:
+        payload = task_event(task, has_recurrence=task.has_recurrence)
+        emit(EventType.TASK_COMPLETED, payload, partition_key=task.pk)
+    else:
+        payload = task_event(task, changes=changes_data(changes))
+        emit(EventType.TASK_UPDATED, payload, partition_key=task.pk)
 
 
 def task_complete(*, task: Task) -> Task:
@@ -252,7 +274,14 @@ def task_reopen(*, task: Task) -> Task:
 
 @transaction.atomic
 def task_delete(*, task: Task) -> None:
-    task.delete()
+    task_id, user_id = task.pk, task.user_id
+    with service_emitting():
+        task.delete()
+    emit(
+        EventType.TASK_DELETED,
+        task_deleted_event(task_id=task_id, user_id=user_id),
+        partition_key=task_id,
+    )
 
 
 # --- categories ---------------------------------------------------------------------------
@@ -293,10 +322,25 @@ def category_update(*, category: Category, data: Mapping[str, Any]) -> Category:
     return category
 
 
+def _emit_updated_for(task_ids: list[int], changes_for: Any) -> None:
+    """``task.updated`` for tasks changed as a side effect (a category or tag went away)."""
+    for task in Task.objects.filter(pk__in=task_ids).with_relations():
+        changes = changes_for(task)
+        emit(
+            EventType.TASK_UPDATED,
+            task_event(task, changes=changes_data(changes)),
+            partition_key=task.pk,
+        )
+
+
 @transaction.atomic
 def category_delete(*, category: Category) -> None:
-    """Delete the category; its tasks keep existing without one."""
-    category.delete()
+    """Delete the category; its tasks keep existing without one (and say so in events)."""
+    category_id = category.pk
+    task_ids = list(category.tasks.values_list("pk", flat=True))
+    with service_emitting():
+        category.delete()
+    _emit_updated_for(task_ids, lambda task: {"category": Change(category_id, None)})
 
 
 # --- tags --------------------------------------------------------------------------------
@@ -309,17 +353,41 @@ def tag_create(*, user, name: str) -> Tag:
     return tag
 
 
+def _tag_names_of(task: Task) -> list[str]:
+    return sorted(t.name for t in task.tags.all())
+
+
 @transaction.atomic
 def tag_update(*, tag: Tag, data: Mapping[str, Any]) -> Tag:
+    old_name = tag.name
     if "name" in data:
         tag.name = (data["name"] or "").strip()
     _save_unique(tag, field="name")
+    if tag.name != old_name:
+        task_ids = list(tag.tasks.values_list("pk", flat=True))
+
+        def renamed(task: Task) -> dict[str, Change]:
+            new = _tag_names_of(task)
+            old = sorted(old_name if name == tag.name else name for name in new)
+            return {"tags": Change(old, new)}
+
+        _emit_updated_for(task_ids, renamed)
     return tag
 
 
 @transaction.atomic
 def tag_delete(*, tag: Tag) -> None:
-    tag.delete()
+    """Delete the tag; the tasks that had it lose it (and say so in events)."""
+    name = tag.name
+    task_ids = list(tag.tasks.values_list("pk", flat=True))
+    with service_emitting():
+        tag.delete()
+
+    def untagged(task: Task) -> dict[str, Change]:
+        new = _tag_names_of(task)
+        return {"tags": Change(sorted([*new, name]), new)}
+
+    _emit_updated_for(task_ids, untagged)
 
 
 # --- profile -----------------------------------------------------------------------------

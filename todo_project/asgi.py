@@ -1,11 +1,4 @@
-"""
-ASGI config for todo_project project.
-
-It exposes the ASGI callable as a module-level variable named ``application``.
-
-For more information on this file, see
-https://docs.djangoproject.com/en/5.2/howto/deployment/asgi/
-"""
+"""ASGI entry point. Starts the embedded background worker, like the WSGI one."""
 
 import os
 
@@ -14,3 +7,7 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "todo_project.settings")
 
 application = get_asgi_application()
+
+from events.background import start_background_worker  # noqa: E402
+
+start_background_worker()

@@ -190,3 +190,41 @@ LOGGING = {
         for name in ("tasks", "events", "notifications", "recurrence", "todo_project")
     },
 }
+
+# --- Events and Dapr ---------------------------------------------------------------------
+# Off (the embedded default): events are handed in-process to the same subscription handlers.
+DAPR_ENABLED = env.bool("DAPR_ENABLED", default=False)
+DAPR_HTTP_HOST = env.str("DAPR_HTTP_HOST", default="127.0.0.1")
+DAPR_HTTP_PORT = env.int("DAPR_HTTP_PORT", default=3500)
+DAPR_API_TOKEN = env.str("DAPR_API_TOKEN", default="")  # app -> sidecar
+APP_API_TOKEN = env.str("APP_API_TOKEN", default="")  # sidecar -> app
+DAPR_APP_ID = env.str("DAPR_APP_ID", default="backend")
+DAPR_PUBSUB_NAME = env.str("DAPR_PUBSUB_NAME", default="pubsub-kafka")
+DAPR_STATESTORE_NAME = env.str("DAPR_STATESTORE_NAME", default="statestore-postgres")
+DAPR_TIMEOUT_SECONDS = env.float("DAPR_TIMEOUT_SECONDS", default=5.0)
+DAPR_BULK_PUBLISH = env.bool("DAPR_BULK_PUBLISH", default=True)
+DAPR_JOBS_API_PREFIX = env.str("DAPR_JOBS_API_PREFIX", default="v1.0")  # v1.0-alpha1 on 1.14-1.17
+
+# Which consumers this process serves: "all", or a comma list of "notifications,recurrence".
+EVENT_CONSUMERS = env.list("EVENT_CONSUMERS", default=["all"])
+EVENT_TOPICS = {
+    "task_events": env.str("TOPIC_TASK_EVENTS", default="task-events"),
+    "task_updates": env.str("TOPIC_TASK_UPDATES", default="task-updates"),
+    "task_recurrence": env.str("TOPIC_TASK_RECURRENCE", default="task-recurrence"),
+    "task_reminders": env.str("TOPIC_TASK_REMINDERS", default="task-reminders"),
+}
+EVENT_DEAD_LETTER_TOPIC = env.str("EVENT_DEAD_LETTER_TOPIC", default="tideline-dead-letter")
+
+OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=100)
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=30)
+OUTBOX_BACKOFF_BASE_SECONDS = env.float("OUTBOX_BACKOFF_BASE_SECONDS", default=1.0)
+OUTBOX_BACKOFF_MAX_SECONDS = env.float("OUTBOX_BACKOFF_MAX_SECONDS", default=60.0)
+OUTBOX_RETENTION_HOURS = env.int("OUTBOX_RETENTION_HOURS", default=72)
+RELAY_SWEEP_SECONDS = env.float("RELAY_SWEEP_SECONDS", default=5.0)
+# Start the background worker thread and scheduler in the server process (never in tests).
+TIDELINE_BACKGROUND = env.bool("TIDELINE_BACKGROUND", default=True)
+
+CELERY_BEAT_SCHEDULE = {
+    "sweep-outbox": {"task": "events.tasks.sweep_outbox", "schedule": RELAY_SWEEP_SECONDS},
+    "prune-outbox": {"task": "events.tasks.prune_outbox", "schedule": 3600.0},
+}

@@ -1,11 +1,4 @@
-"""
-WSGI config for todo_project project.
-
-It exposes the WSGI callable as a module-level variable named ``application``.
-
-For more information on this file, see
-https://docs.djangoproject.com/en/5.2/howto/deployment/wsgi/
-"""
+"""WSGI entry point (gunicorn, runserver). Starts the embedded background worker."""
 
 import os
 
@@ -14,3 +7,7 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "todo_project.settings")
 
 application = get_wsgi_application()
+
+from events.background import start_background_worker  # noqa: E402
+
+start_background_worker()

@@ -1,0 +1,136 @@
+"""The embedded default's background worker: one thread per server process.
+
+It delivers the outbox right after each commit (``kick``) and, in the one process that
+holds the scheduler lock, runs the periodic sweep and the scheduled jobs. It is started
+only by the WSGI/ASGI entry points (so never by ``migrate``, other management commands or
+tests), and only when no Celery broker is configured.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import close_old_connections
+
+logger = logging.getLogger(__name__)
+
+#: name -> (interval in seconds, callable): what the scheduler process runs periodically.
+_periodic: dict[str, tuple[float, Callable[[], object]]] = {}
+
+
+def periodic(name: str, *, every: float) -> Callable[[Callable[[], object]], Callable[[], object]]:
+    """Register a function the one scheduler runs every ``every`` seconds."""
+
+    def register(func):
+        _periodic[name] = (every, func)
+        return func
+
+    return register
+
+
+class SchedulerLock:
+    """An exclusive file lock under var/: the process holding it is the one scheduler."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+        self._file = None
+
+    def acquire(self) -> bool:
+        if self._file is not None:
+            return True
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        handle = open(self.path, "a+")  # noqa: SIM115 - held for the process's lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+
+class BackgroundWorker:
+    def __init__(self) -> None:
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._lock = SchedulerLock(str(settings.VAR_DIR / "scheduler.lock"))
+        self.is_scheduler = False
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and self._pid == os.getpid()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._stop.clear()
+        self._pid = os.getpid()
+        self._thread = threading.Thread(target=self._run, name="tideline-worker", daemon=True)
+        self._thread.start()
+        logger.info("background worker started pid=%s", self._pid)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._thread = None
+
+    def kick(self) -> None:
+        """Deliver soon: called after each commit that wrote outbox rows."""
+        if self._pid is not None and self._pid != os.getpid():
+            self.start()  # forked after start (e.g. gunicorn --preload): start in this process
+        if self.running:
+            self._wake.set()
+
+    def _run(self) -> None:
+        from .relay import relay_pending
+
+        last_run: dict[str, float] = {}
+        while not self._stop.is_set():
+            woken = self._wake.wait(timeout=1.0)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                if woken:
+                    relay_pending()
+                if not self.is_scheduler:
+                    self.is_scheduler = self._lock.acquire()
+                    if self.is_scheduler:
+                        logger.info("this process is the scheduler pid=%s", os.getpid())
+                if self.is_scheduler:
+                    self._run_periodic(last_run)
+            except Exception:
+                logger.exception("background worker iteration failed")
+            finally:
+                close_old_connections()
+
+    def _run_periodic(self, last_run: dict[str, float]) -> None:
+        now = time.monotonic()
+        for name, (every, func) in list(_periodic.items()):
+            if now - last_run.get(name, float("-inf")) < every:
+                continue
+            last_run[name] = now
+            try:
+                func()
+            except Exception:
+                logger.exception("periodic job failed name=%s", name)
+
+
+worker = BackgroundWorker()
+
+
+def start_background_worker() -> None:
+    """Called by the WSGI/ASGI entry points only."""
+    if settings.TIDELINE_BACKGROUND and not settings.CELERY_BROKER_URL:
+        worker.start()
+        worker.kick()  # deliver what was written while no server ran (e.g. by seed_demo)

@@ -1,0 +1,71 @@
+"""A small client for the Dapr sidecar's HTTP API (publish, bulk publish, state, jobs).
+
+One ``requests.Session`` per process, timeouts on every call, ``dapr-api-token`` when set.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import requests
+from django.conf import settings
+
+_local = threading.local()
+
+
+class DaprError(Exception):
+    """A sidecar call failed. ``status`` is None when the sidecar could not be reached."""
+
+    def __init__(self, message: str, *, status: int | None = None, body: Any = None):
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+    @property
+    def permanent(self) -> bool:
+        """A 4xx other than 408/429: retrying the same request cannot succeed."""
+        return (
+            self.status is not None
+            and 400 <= self.status < 500
+            and self.status
+            not in (
+                408,
+                429,
+            )
+        )
+
+
+def base_url() -> str:
+    return f"http://{settings.DAPR_HTTP_HOST}:{settings.DAPR_HTTP_PORT}"
+
+
+def session() -> requests.Session:
+    if getattr(_local, "session", None) is None:
+        _local.session = requests.Session()
+    return _local.session
+
+
+def request(method: str, path: str, **kwargs) -> requests.Response:
+    """Call the sidecar; raises ``DaprError`` on a connection failure or a non-2xx answer."""
+    headers = kwargs.pop("headers", {})
+    if settings.DAPR_API_TOKEN:
+        headers["dapr-api-token"] = settings.DAPR_API_TOKEN
+    kwargs.setdefault("timeout", settings.DAPR_TIMEOUT_SECONDS)
+    ok_statuses = kwargs.pop("ok_statuses", ())
+    try:
+        response = session().request(method, base_url() + path, headers=headers, **kwargs)
+    except requests.RequestException as exc:
+        raise DaprError(f"sidecar unreachable: {exc}") from exc
+    if response.status_code >= 300 and response.status_code not in ok_statuses:
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text
+        message = body.get("message") if isinstance(body, dict) else body
+        raise DaprError(
+            f"{method} {path} -> {response.status_code}: {message}",
+            status=response.status_code,
+            body=body,
+        )
+    return response

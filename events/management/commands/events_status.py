@@ -1,0 +1,52 @@
+"""Outbox health at a glance: backlog, oldest pending age, failures."""
+
+import json
+
+from django.core.management.base import BaseCommand
+from django.db.models import Count, Min
+from django.utils import timezone
+
+from events.models import OutboxEvent, OutboxState
+
+
+def outbox_status() -> dict:
+    now = timezone.now()
+    counts = dict(OutboxEvent.objects.values_list("state").annotate(n=Count("seq")).order_by())
+    oldest = OutboxEvent.objects.filter(state=OutboxState.PENDING).aggregate(
+        oldest=Min("created_at")
+    )["oldest"]
+    retrying = OutboxEvent.objects.filter(state=OutboxState.PENDING, attempts__gt=0).count()
+    return {
+        "pending": counts.get(OutboxState.PENDING, 0),
+        "retrying": retrying,
+        "failed": counts.get(OutboxState.FAILED, 0),
+        "delivered_retained": counts.get(OutboxState.DELIVERED, 0),
+        "oldest_pending_age_seconds": round((now - oldest).total_seconds(), 1) if oldest else 0,
+        "by_topic": {
+            topic: n
+            for topic, n in OutboxEvent.objects.filter(state=OutboxState.PENDING)
+            .values_list("topic")
+            .annotate(n=Count("seq"))
+            .order_by()
+        },
+    }
+
+
+class Command(BaseCommand):
+    help = "Show the outbox backlog, the oldest pending event's age and parked failures."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="Print JSON.")
+
+    def handle(self, *args, json_output: bool = False, **options):
+        status = outbox_status()
+        if options.get("json"):
+            self.stdout.write(json.dumps(status))
+            return
+        for key, value in status.items():
+            self.stdout.write(f"{key}: {value}")
+        failures = OutboxEvent.objects.filter(state=OutboxState.FAILED).order_by("-seq")[:10]
+        for row in failures:
+            self.stdout.write(
+                f"  failed {row.id} {row.event_type} {row.topic}: {row.last_error[:120]}"
+            )

@@ -1,0 +1,61 @@
+"""Writing events: ``emit`` stores outbox rows in the caller's transaction.
+
+Only services call ``emit``. Nothing here does network I/O: rows are delivered by the relay
+after commit (see ``events.relay``), so a rolled-back change publishes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+from collections.abc import Iterator
+
+from django.db import transaction
+
+from .models import OutboxEvent
+from .registry import EventType, topics_for
+
+logger = logging.getLogger(__name__)
+
+_service_depth: contextvars.ContextVar[int] = contextvars.ContextVar("service_depth", default=0)
+
+
+@contextlib.contextmanager
+def service_emitting() -> Iterator[None]:
+    """Marks a service call that emits its own event, so the model signals stay quiet."""
+    token = _service_depth.set(_service_depth.get() + 1)
+    try:
+        yield
+    finally:
+        _service_depth.reset(token)
+
+
+def service_is_emitting() -> bool:
+    return _service_depth.get() > 0
+
+
+def emit(event_type: EventType, data: dict, *, partition_key: str | int) -> list[OutboxEvent]:
+    """Write one outbox row per topic of ``event_type``; must run inside a transaction."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise RuntimeError("events.emit() must be called inside transaction.atomic().")
+    rows = [
+        OutboxEvent(
+            event_type=str(event_type), topic=topic, partition_key=str(partition_key), data=data
+        )
+        for topic in topics_for(EventType(event_type), data)
+    ]
+    OutboxEvent.objects.bulk_create(rows)
+    for row in rows:
+        logger.info(
+            "event queued event_id=%s type=%s topic=%s key=%s",
+            row.id,
+            row.event_type,
+            row.topic,
+            row.partition_key,
+        )
+    from .relay import request_relay
+
+    transaction.on_commit(request_relay, robust=True)
+    return rows

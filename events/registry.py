@@ -1,0 +1,55 @@
+"""Event types, their CloudEvent types and the topics each is routed to."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.conf import settings
+
+
+class EventType(StrEnum):
+    TASK_CREATED = "task.created"
+    TASK_UPDATED = "task.updated"
+    TASK_COMPLETED = "task.completed"
+    TASK_DELETED = "task.deleted"
+    REMINDER_DUE = "reminder.due"
+
+
+CLOUDEVENT_TYPE_PREFIX = "com.tideline."
+CLOUDEVENT_TYPE_SUFFIX = ".v1"
+
+
+def cloudevent_type(event_type: str) -> str:
+    """``task.created`` → ``com.tideline.task.created.v1``."""
+    return f"{CLOUDEVENT_TYPE_PREFIX}{event_type}{CLOUDEVENT_TYPE_SUFFIX}"
+
+
+def event_type_from_cloudevent(ce_type: str) -> EventType | None:
+    if not (
+        ce_type.startswith(CLOUDEVENT_TYPE_PREFIX) and ce_type.endswith(CLOUDEVENT_TYPE_SUFFIX)
+    ):
+        return None
+    name = ce_type[len(CLOUDEVENT_TYPE_PREFIX) : -len(CLOUDEVENT_TYPE_SUFFIX)]
+    try:
+        return EventType(name)
+    except ValueError:
+        return None
+
+
+def topic(name: str) -> str:
+    """The configured topic name for a logical topic (``task_events`` → ``task-events``)."""
+    return settings.EVENT_TOPICS[name]
+
+
+def topics_for(event_type: EventType, data: dict) -> list[str]:
+    """Routing table: one outbox row is written per topic returned here."""
+    if event_type == EventType.REMINDER_DUE:
+        return [topic("task_reminders")]
+    topics = [topic("task_events"), topic("task_updates")]
+    if event_type == EventType.TASK_COMPLETED and data.get("has_recurrence"):
+        topics.append(topic("task_recurrence"))
+    return topics
+
+
+def all_topics() -> list[str]:
+    return list(settings.EVENT_TOPICS.values())

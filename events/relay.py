@@ -1,0 +1,174 @@
+"""The relay: delivers pending outbox rows, outside any transaction, with retries.
+
+Several relays may run at once (threads, Celery workers, ``relay_events`` processes): each
+claims rows with a lease through a conditional UPDATE, and only the rows it won are sent.
+Only the oldest pending row of each (topic, partition key) is eligible, so a task's events
+are published in the order they were written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from .models import OutboxEvent, OutboxState, ProcessedEvent
+from .transports import get_transport
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RelayStats:
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+
+    def add(self, other: RelayStats) -> None:
+        self.delivered += other.delivered
+        self.retried += other.retried
+        self.failed += other.failed
+
+    @property
+    def attempted(self) -> int:
+        return self.delivered + self.retried + self.failed
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """Exponential backoff with jitter, capped at OUTBOX_BACKOFF_MAX_SECONDS."""
+    base = settings.OUTBOX_BACKOFF_BASE_SECONDS * (2 ** max(attempts - 1, 0))
+    delay = min(base, settings.OUTBOX_BACKOFF_MAX_SECONDS)
+    return dt.timedelta(seconds=delay * random.uniform(0.8, 1.0))
+
+
+def _unlocked(now: dt.datetime) -> Q:
+    return Q(locked_until__isnull=True) | Q(locked_until__lt=now)
+
+
+def claim_batch(*, batch_size: int | None = None) -> tuple[str, list[OutboxEvent]]:
+    """Lease the due head-of-queue rows; returns the claim token and the rows won."""
+    now = timezone.now()
+    earlier_pending = OutboxEvent.objects.filter(
+        state=OutboxState.PENDING,
+        topic=OuterRef("topic"),
+        partition_key=OuterRef("partition_key"),
+        seq__lt=OuterRef("seq"),
+    )
+    heads = list(
+        OutboxEvent.objects.filter(state=OutboxState.PENDING, next_attempt_at__lte=now)
+        .filter(_unlocked(now))
+        .filter(~Exists(earlier_pending))
+        .order_by("seq")
+        .values_list("seq", flat=True)[: batch_size or settings.OUTBOX_BATCH_SIZE]
+    )
+    token = uuid.uuid4().hex
+    if not heads:
+        return token, []
+    # The conditional UPDATE is the claim: a row already leased by another relay no longer
+    # matches, so each row is won by exactly one relay.
+    OutboxEvent.objects.filter(seq__in=heads, state=OutboxState.PENDING).filter(
+        _unlocked(now)
+    ).update(
+        locked_by=token,
+        locked_until=now + dt.timedelta(seconds=settings.OUTBOX_LEASE_SECONDS),
+    )
+    return token, list(OutboxEvent.objects.filter(locked_by=token, state=OutboxState.PENDING))
+
+
+def relay_once(*, transport=None, batch_size: int | None = None) -> RelayStats:
+    """Claim one batch, publish it and record each row's outcome."""
+    stats = RelayStats()
+    token, rows = claim_batch(batch_size=batch_size)
+    if not rows:
+        return stats
+    transport = transport or get_transport()
+    started = time.monotonic()
+    outcomes = transport.publish(rows)
+    duration_ms = int((time.monotonic() - started) * 1000 / len(rows))
+    now = timezone.now()
+    for row in rows:
+        outcome = outcomes[row.seq]
+        mine = OutboxEvent.objects.filter(seq=row.seq, locked_by=token)
+        common = dict(
+            attempts=F("attempts") + 1,
+            last_attempt_at=now,
+            last_duration_ms=duration_ms,
+            locked_by="",
+            locked_until=None,
+        )
+        log_args = (row.id, row.event_type, row.topic, row.attempts + 1)
+        if outcome.delivered:
+            mine.update(state=OutboxState.DELIVERED, delivered_at=now, last_error="", **common)
+            stats.delivered += 1
+            logger.info("event published event_id=%s type=%s topic=%s attempt=%s", *log_args)
+        elif outcome.permanent:
+            mine.update(state=OutboxState.FAILED, last_error=outcome.error[:2000], **common)
+            stats.failed += 1
+            logger.error(
+                "event rejected, parked event_id=%s type=%s topic=%s attempt=%s error=%s",
+                *log_args,
+                outcome.error,
+            )
+        else:
+            mine.update(
+                next_attempt_at=now + backoff(row.attempts + 1),
+                last_error=outcome.error[:2000],
+                **common,
+            )
+            stats.retried += 1
+            logger.warning(
+                "event publish failed, will retry event_id=%s type=%s topic=%s attempt=%s error=%s",
+                *log_args,
+                outcome.error,
+            )
+    return stats
+
+
+def relay_pending(*, transport=None, max_batches: int = 1000) -> RelayStats:
+    """Deliver everything that is due now (until a batch comes back empty)."""
+    total = RelayStats()
+    for _ in range(max_batches):
+        stats = relay_once(transport=transport)
+        total.add(stats)
+        if stats.attempted == 0 or stats.delivered == 0:
+            break
+    return total
+
+
+def prune(*, now: dt.datetime | None = None) -> tuple[int, int]:
+    """Delete delivered rows and consumer records older than OUTBOX_RETENTION_HOURS."""
+    cutoff = (now or timezone.now()) - dt.timedelta(hours=settings.OUTBOX_RETENTION_HOURS)
+    outbox, _ = OutboxEvent.objects.filter(
+        state=OutboxState.DELIVERED, delivered_at__lt=cutoff
+    ).delete()
+    processed, _ = ProcessedEvent.objects.filter(processed_at__lt=cutoff).delete()
+    return outbox, processed
+
+
+def retry_now(queryset) -> int:
+    """Put failed or waiting rows back in line for immediate delivery (admin action)."""
+    return queryset.exclude(state=OutboxState.DELIVERED).update(
+        state=OutboxState.PENDING,
+        next_attempt_at=timezone.now(),
+        locked_by="",
+        locked_until=None,
+    )
+
+
+def request_relay() -> None:
+    """After commit: ask a worker to deliver now (Celery task or the background thread)."""
+    if settings.CELERY_BROKER_URL:
+        from .tasks import relay_outbox
+
+        relay_outbox.delay()
+        return
+    from .background import worker
+
+    worker.kick()

@@ -1,0 +1,22 @@
+"""Celery tasks (with a broker): thin wrappers over the relay."""
+
+from celery import shared_task
+
+from . import relay
+
+
+@shared_task(ignore_result=True)
+def relay_outbox() -> int:
+    """Deliver what is due now; queued after each commit that wrote events."""
+    return relay.relay_pending().delivered
+
+
+@shared_task(ignore_result=True)
+def sweep_outbox() -> int:
+    """The periodic safety net (celery beat): retries and anything a kick missed."""
+    return relay.relay_pending().delivered
+
+
+@shared_task(ignore_result=True)
+def prune_outbox() -> tuple[int, int]:
+    return relay.prune()

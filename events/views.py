@@ -1,0 +1,127 @@
+"""The endpoints the Dapr sidecar calls: discovery, topic deliveries, job callbacks, probes.
+
+Paths are exact, without a trailing slash, because that is what daprd calls.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from drf_spectacular.utils import extend_schema
+from rest_framework import authentication, exceptions, permissions
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .dispatch import DeliveryStatus, deliver, subscribed_topics
+from .jobs import find_job_handler
+
+logger = logging.getLogger(__name__)
+
+
+class DaprAppTokenAuthentication(authentication.BaseAuthentication):
+    """With APP_API_TOKEN set, every call must carry it in ``dapr-api-token`` (else 401)."""
+
+    def authenticate(self, request):
+        expected = settings.APP_API_TOKEN
+        if not expected:
+            return None
+        given = request.headers.get("dapr-api-token", "")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise exceptions.AuthenticationFailed("Missing or wrong dapr-api-token.")
+        return None
+
+    def authenticate_header(self, request) -> str:
+        return "dapr-api-token"
+
+
+class DaprCallbackView(APIView):
+    authentication_classes = [DaprAppTokenAuthentication]
+    permission_classes = [permissions.AllowAny]
+    parser_classes: list = []  # the raw body is read as is: bad JSON must be a DROP, not a 400
+
+
+@extend_schema(exclude=True)
+class SubscribeView(APIView):
+    """``GET /dapr/subscribe``: one entry per topic this process's consumers serve."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+
+    def get(self, request):
+        return Response(
+            [
+                {
+                    "pubsubname": settings.DAPR_PUBSUB_NAME,
+                    "topic": topic,
+                    "routes": {"default": f"/events/{topic}"},
+                    "deadLetterTopic": settings.EVENT_DEAD_LETTER_TOPIC,
+                    "metadata": {},
+                }
+                for topic in subscribed_topics()
+            ]
+        )
+
+
+@extend_schema(exclude=True)
+class TopicEventView(DaprCallbackView):
+    """``POST /events/<topic>``: a CloudEvent from the sidecar, answered SUCCESS/RETRY/DROP."""
+
+    def post(self, request, topic: str):
+        if topic not in subscribed_topics():
+            logger.warning("event for a topic this process does not serve topic=%s", topic)
+            return Response({"status": DeliveryStatus.DROP})
+        try:
+            status = deliver(topic, request.body)
+        except DatabaseError as exc:  # e.g. the database is unavailable
+            logger.warning("event delivery failed, retry topic=%s error=%s", topic, exc)
+            status = DeliveryStatus.RETRY
+        return Response({"status": status})
+
+
+@extend_schema(exclude=True)
+class JobCallbackView(DaprCallbackView):
+    """``POST /job/<name>``: a Dapr job is due; the body is the job's ``data``."""
+
+    def post(self, request, name: str):
+        handler = find_job_handler(name)
+        if handler is None:
+            return Response({"detail": f"No job named {name!r}."}, status=404)
+        try:
+            data = json.loads(request.body or b"{}")
+        except ValueError:
+            data = {}
+        if not isinstance(data, dict):
+            data = {"value": data}
+        handler(name, data)
+        return Response({"status": "SUCCESS"})
+
+
+@extend_schema(exclude=True)
+class HealthView(APIView):
+    """Liveness: the process answers."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+
+    def get(self, request):
+        return Response({"status": "ok"})
+
+
+@extend_schema(exclude=True)
+class ReadyView(APIView):
+    """Readiness: the database answers."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+
+    def get(self, request):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except DatabaseError as exc:
+            return Response({"status": "unavailable", "database": str(exc)}, status=503)
+        return Response({"status": "ok", "database": "ok"})
