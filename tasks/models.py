@@ -179,6 +179,17 @@ class Task(models.Model):
         help_text="The recurring instance this task was spawned from.",
     )
 
+    series = models.ForeignKey(
+        "recurrence.RecurrenceSeries",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="instances",
+    )
+    occurrence = models.DateTimeField(
+        null=True, blank=True, help_text="The occurrence of its series this instance stands for."
+    )
+
     remind_at = models.DateTimeField(null=True, blank=True)
     remind_before = models.DurationField(
         null=True, blank=True, help_text="Remind this long before the due date."
@@ -209,6 +220,16 @@ class Task(models.Model):
             ),
         ]
         constraints = [
+            # Exactly once: a series never has two instances for one occurrence, and an
+            # instance never spawns twice (complete, reopen, complete again).
+            models.UniqueConstraint(
+                fields=["series", "occurrence"], name="one_instance_per_occurrence"
+            ),
+            models.UniqueConstraint(
+                fields=["parent"],
+                condition=Q(parent__isnull=False, series__isnull=False),
+                name="one_spawn_per_instance",
+            ),
             models.CheckConstraint(
                 condition=Q(priority__in=Priority.values), name="task_priority_valid"
             ),

@@ -20,6 +20,8 @@ from events import emit
 from events.outbox import service_emitting
 from events.payloads import changes_data, task_deleted_event, task_event
 from events.registry import EventType
+from recurrence.rules import validate_task_recurrence
+from recurrence.series import next_occurrence, series_follow_edit, series_start
 
 from .models import Category, Priority, Profile, RecurrenceMode, RecurrenceType, Tag, Task
 
@@ -122,8 +124,6 @@ def _apply_reminder_rules(task: Task, data: Mapping[str, Any]) -> None:
 
 
 def _apply_recurrence_rules(task: Task) -> None:
-    from recurrence.rules import validate_task_recurrence
-
     validate_task_recurrence(task)
 
 
@@ -158,6 +158,8 @@ def task_create(
     remind_at: dt.datetime | None = None,
     remind_before: dt.timedelta | None = None,
     parent: Task | None = None,
+    series=None,
+    occurrence: dt.datetime | None = None,
 ) -> Task:
     tz_name = timezone_name or profile_get(user=user).timezone
     task = Task(
@@ -182,6 +184,10 @@ def task_create(
     _apply_reminder_rules(task, {"remind_at": remind_at, "remind_before": remind_before})
     _apply_recurrence_rules(task)
     task.full_clean()
+    if series is not None:  # a spawned instance joins its series
+        task.series, task.occurrence = series, occurrence
+    else:
+        series_start(task)
     with service_emitting():
         task.save()
         task.tags.set(tags_resolve(user=user, names=tags))
@@ -230,6 +236,11 @@ def task_update(*, task: Task, data: Mapping[str, Any]) -> tuple[Task, dict[str,
     changes = {
         name: Change(before[name], after[name]) for name in after if before[name] != after[name]
     }
+    if changes:
+        series_follow_edit(task, set(changes))
+        if "completed" in changes and task.completed:
+            # Known at once, so the complete response can show it before the spawn happens.
+            task.next_occurrence_at = next_occurrence(task, completed_at=task.completed_at)
     with service_emitting():
         if changes:
             task.save()

@@ -172,6 +172,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "PriorityEnum": "tasks.models.Priority",
+        "RecurrenceModeEnum": "tasks.models.RecurrenceMode",
+        "RecurrenceTypeEnum": "tasks.models.RecurrenceType",
     },
 }
 

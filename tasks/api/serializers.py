@@ -7,6 +7,9 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from recurrence.describe import describe
+from recurrence.series import effective_rule
+
 from ..models import Category, Profile, Tag, Task, validate_timezone
 
 
@@ -60,6 +63,9 @@ class TaskSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     tags = TagNamesField(required=False)
     due_date = LocalDateTimeField(required=False, allow_null=True)
     remind_at = LocalDateTimeField(required=False, allow_null=True)
+    recurrence_description = serializers.SerializerMethodField(
+        help_text='The rule in words, e.g. "every 2 weeks on Monday and Friday".'
+    )
     timezone = serializers.CharField(
         required=False,
         validators=[validate_timezone],
@@ -89,10 +95,15 @@ class TaskSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "next_occurrence_at",
             "last_triggered_at",
             "parent",
+            "series",
+            "occurrence",
+            "recurrence_description",
             "created_at",
             "updated_at",
         ]
         read_only_fields = [
+            "series",
+            "occurrence",
             "completed_at",
             "reminder_sent",
             "next_occurrence_at",
@@ -102,6 +113,11 @@ class TaskSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "updated_at",
         ]
         extra_kwargs = {"description": {"required": False, "allow_blank": True}}
+
+    @extend_schema_field(serializers.CharField())
+    def get_recurrence_description(self, task: Task) -> str:
+        rule = effective_rule(task)
+        return describe(rule) if rule else ""
 
     def to_representation(self, instance):
         # Date-times are shown with the task's own UTC offset: 09:00-04:00, not 13:00Z.

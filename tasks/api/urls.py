@@ -1,6 +1,8 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from recurrence.api import RecurrencePreviewView
+
 from . import views
 
 router = DefaultRouter()
@@ -12,5 +14,6 @@ urlpatterns = [
     path("auth/register/", views.RegisterView.as_view(), name="register"),
     path("auth/token/", views.TokenView.as_view(), name="token"),
     path("me/", views.MeView.as_view(), name="me"),
+    path("recurrence/preview/", RecurrencePreviewView.as_view(), name="recurrence-preview"),
     path("", include(router.urls)),
 ]

@@ -1,0 +1,77 @@
+"""REST endpoints for recurrence: a live preview of a rule that is not saved yet."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tasks.models import RecurrenceMode, validate_timezone
+
+from .describe import describe
+from .engine import to_local_naive, upcoming
+from .rules import validate_rule
+
+MAX_PREVIEW = 50
+
+
+class OccurrenceCountSerializer(serializers.Serializer):
+    count = serializers.IntegerField(min_value=1, max_value=MAX_PREVIEW, default=5)
+
+
+class OccurrencesSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    description = serializers.SerializerMethodField()
+    occurrences = serializers.ListField(child=serializers.DateTimeField())
+
+    def get_description(self, obj) -> str:
+        return describe(obj["rule"]) if obj["rule"] else ""
+
+
+class PreviewSerializer(serializers.Serializer):
+    rule = serializers.CharField(max_length=1000, help_text="RRULE, with or without 'RRULE:'.")
+    due_date = serializers.DateTimeField(
+        required=False, help_text="The first instance's due date (DTSTART); default now."
+    )
+    timezone = serializers.CharField(required=False, validators=[validate_timezone])
+    mode = serializers.ChoiceField(choices=RecurrenceMode.choices, default="schedule")
+    count = serializers.IntegerField(min_value=1, max_value=MAX_PREVIEW, default=5)
+
+    def to_internal_value(self, data):
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class RecurrencePreviewView(APIView):
+    """``POST /api/recurrence/preview/``: validate a rule and list its next occurrences."""
+
+    @extend_schema(
+        request=PreviewSerializer,
+        responses=OccurrencesSerializer,
+        summary="Preview a recurrence rule before saving it",
+    )
+    def post(self, request):
+        params = PreviewSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        profile = getattr(request.user, "profile", None)
+        tz_name = data.get("timezone") or (profile.timezone if profile else "UTC")
+        zone = zoneinfo.ZoneInfo(tz_name)
+        start = data.get("due_date") or timezone.now().replace(second=0, microsecond=0)
+        if timezone.is_naive(start):
+            start = start.replace(tzinfo=zone)
+        try:
+            rule = validate_rule(data["rule"], dtstart=start.astimezone(zone))
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"rule": exc.messages}) from exc
+        anchor = to_local_naive(start, tz_name)
+        found = upcoming(rule, anchor, tz_name, start=anchor, count=data["count"])
+        with timezone.override(zone):
+            return Response(OccurrencesSerializer({"rule": rule, "occurrences": found}).data)

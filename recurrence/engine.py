@@ -1,0 +1,127 @@
+"""Expanding a series' rule into occurrences, in the series' local wall-clock time.
+
+Rules are expanded over *naive local* date-times anchored on DTSTART (the first instance's
+due date as wall-clock time in the task's zone), then each occurrence is placed in the
+zone: a 09:00 America/New_York task stays at 09:00 across DST changes. A local time in a
+spring-forward gap moves forward by the gap; an ambiguous autumn time takes the first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import zoneinfo
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from dateutil import rrule as du
+
+from .rules import normalise_rule, parse_parts
+
+
+def to_local_naive(instant: dt.datetime, tz_name: str) -> dt.datetime:
+    """An aware instant as naive wall-clock time in ``tz_name`` (seconds kept)."""
+    return instant.astimezone(zoneinfo.ZoneInfo(tz_name)).replace(tzinfo=None)
+
+
+def from_local_naive(local: dt.datetime, tz_name: str) -> dt.datetime:
+    """Naive wall-clock time in ``tz_name`` to an aware instant (gap → forward, fold → first)."""
+    zone = zoneinfo.ZoneInfo(tz_name)
+    return local.replace(tzinfo=zone, fold=0).astimezone(dt.UTC).astimezone(zone)
+
+
+@dataclass(frozen=True)
+class ParsedRule:
+    """A rule split for local expansion: COUNT kept apart, UNTIL turned into local time."""
+
+    body: str  # the rule without COUNT and UNTIL
+    count: int | None
+    until_utc: dt.datetime | None
+
+    @classmethod
+    def parse(cls, text: str) -> ParsedRule:
+        rule = normalise_rule(text)
+        parts = parse_parts(rule)
+        count = int(parts.pop("COUNT")) if "COUNT" in parts else None
+        until = None
+        if "UNTIL" in parts:
+            until = dt.datetime.strptime(parts.pop("UNTIL"), "%Y%m%dT%H%M%SZ").replace(
+                tzinfo=dt.UTC
+            )
+        return cls(";".join(f"{k}={v}" for k, v in parts.items()), count, until)
+
+    def rrule(self, anchor: dt.datetime, tz_name: str) -> du.rrule:
+        until_local = to_local_naive(self.until_utc, tz_name) if self.until_utc else None
+        rule = du.rrulestr(self.body, dtstart=anchor, cache=False)
+        return rule.replace(until=until_local) if until_local else rule
+
+
+def iter_occurrences(rule: str, anchor: dt.datetime, tz_name: str) -> Iterator[dt.datetime]:
+    """Every occurrence of a series as naive local time; DTSTART always comes first.
+
+    RFC 5545: DTSTART counts as the first occurrence even when the rule does not match it,
+    and COUNT includes it.
+    """
+    parsed = ParsedRule.parse(rule)
+    if parsed.until_utc and from_local_naive(anchor, tz_name) > parsed.until_utc:
+        yield anchor
+        return
+    series = itertools.chain([anchor], _after(parsed.rrule(anchor, tz_name), anchor))
+    for emitted, occurrence in enumerate(series, start=1):
+        yield occurrence
+        if parsed.count is not None and emitted >= parsed.count:
+            return
+
+
+def _after(rule: du.rrule, anchor: dt.datetime) -> Iterator[dt.datetime]:
+    for occurrence in rule:
+        if occurrence > anchor:
+            yield occurrence
+
+
+def next_scheduled(
+    rule: str, anchor: dt.datetime, tz_name: str, *, after: dt.datetime
+) -> dt.datetime | None:
+    """``schedule`` mode: the first occurrence of the series strictly after ``after``."""
+    parsed = ParsedRule.parse(rule)
+    if parsed.count is None:
+        if after < anchor:
+            return anchor
+        return parsed.rrule(anchor, tz_name).after(after, inc=False)
+    for occurrence in iter_occurrences(rule, anchor, tz_name):
+        if occurrence > after:
+            return occurrence
+    return None
+
+
+def next_after_completion(
+    rule: str,
+    anchor: dt.datetime,
+    tz_name: str,
+    *,
+    completed_local: dt.datetime,
+    instances_so_far: int,
+) -> dt.datetime | None:
+    """``completion`` mode ("every!"): re-anchor on the completion day at the series' time.
+
+    The next instance is the first occurrence strictly after that new anchor. COUNT still
+    counts the series' instances and UNTIL still ends it.
+    """
+    parsed = ParsedRule.parse(rule)
+    if parsed.count is not None and instances_so_far >= parsed.count:
+        return None
+    new_anchor = dt.datetime.combine(completed_local.date(), anchor.time())
+    return parsed.rrule(new_anchor, tz_name).after(new_anchor, inc=False)
+
+
+def upcoming(
+    rule: str, anchor: dt.datetime, tz_name: str, *, start: dt.datetime, count: int
+) -> list[dt.datetime]:
+    """Up to ``count`` occurrences from ``start`` (inclusive), as aware local date-times."""
+    found = []
+    for occurrence in iter_occurrences(rule, anchor, tz_name):
+        if occurrence >= start:
+            found.append(from_local_naive(occurrence, tz_name))
+            if len(found) >= count:
+                break
+    return found
