@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,43 @@ def periodic(name: str, *, every: float) -> Callable[[Callable[[], object]], Cal
         return func
 
     return register
+
+
+#: name -> (consumer, callable): run once when a server process starts, retried until done.
+_on_start: dict[str, tuple[str, Callable[[], object]]] = {}
+
+
+def on_start(name: str, *, consumer: str) -> Callable[[Callable[[], object]], Callable[[], object]]:
+    """Register start-up work of a consumer (e.g. registering its repeating jobs)."""
+
+    def register(func):
+        _on_start[name] = (consumer, func)
+        return func
+
+    return register
+
+
+def run_start_hooks(*, attempts: int = 60, delay: float = 5.0) -> None:
+    """Run the start-up hooks of the consumers this process serves, retrying failures
+    (the sidecar may come up after the app)."""
+    from .dispatch import consumer_enabled
+
+    pending = {
+        name: func for name, (consumer, func) in _on_start.items() if consumer_enabled(consumer)
+    }
+    for _ in range(attempts):
+        for name, func in list(pending.items()):
+            try:
+                func()
+                del pending[name]
+            except Exception as exc:
+                logger.warning("start-up hook failed, will retry name=%s error=%s", name, exc)
+            finally:
+                close_old_connections()
+        if not pending:
+            return
+        time.sleep(delay)
+    logger.error("start-up hooks gave up: %s", ", ".join(pending))
 
 
 class SchedulerLock:
@@ -113,6 +150,7 @@ class BackgroundWorker:
                 logger.exception("background worker iteration failed")
             finally:
                 close_old_connections()
+        connections.close_all()  # this thread's connections die with it
 
     def _run_periodic(self, last_run: dict[str, float]) -> None:
         now = time.monotonic()
@@ -130,7 +168,10 @@ worker = BackgroundWorker()
 
 
 def start_background_worker() -> None:
-    """Called by the WSGI/ASGI entry points only."""
-    if settings.TIDELINE_BACKGROUND and not settings.CELERY_BROKER_URL:
+    """Called by the WSGI/ASGI entry points only (never by management commands or tests)."""
+    if not settings.TIDELINE_BACKGROUND:
+        return
+    threading.Thread(target=run_start_hooks, name="tideline-start-hooks", daemon=True).start()
+    if not settings.CELERY_BROKER_URL:
         worker.start()
         worker.kick()  # deliver what was written while no server ran (e.g. by seed_demo)

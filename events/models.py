@@ -89,3 +89,24 @@ class StateEntry(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class ScheduledJob(models.Model):
+    """The embedded default's stand-in for the Dapr Scheduler: jobs kept in the database.
+
+    The one scheduler process fires due rows by calling the same ``/job/<name>`` handlers
+    the sidecar would call; a restart loses nothing, and past-due jobs fire at once.
+    """
+
+    name = models.CharField(max_length=200, primary_key=True)
+    due_at = models.DateTimeField(db_index=True)
+    interval_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Repeat every this many seconds (none = one-shot)."
+    )
+    data = models.JSONField(default=dict)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name

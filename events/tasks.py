@@ -20,3 +20,11 @@ def sweep_outbox() -> int:
 @shared_task(ignore_result=True)
 def prune_outbox() -> tuple[int, int]:
     return relay.prune()
+
+
+@shared_task(ignore_result=True)
+def fire_embedded_jobs() -> int:
+    """Without Dapr, celery beat is the one scheduler that fires the database-kept jobs."""
+    from .jobs_client import DatabaseJobs
+
+    return DatabaseJobs().fire_due()

@@ -78,7 +78,11 @@ class DaprTransport:
                 failed = {e.get("entryId"): e.get("error", "") for e in exc.body["failedEntries"]}
                 return {
                     row.seq: (
-                        Outcome(delivered=False, error=f"bulk entry failed: {failed[str(row.id)]}")
+                        Outcome(
+                            delivered=False,
+                            permanent=exc.permanent,  # a 4xx rejects every listed entry
+                            error=f"bulk entry failed ({exc.status}): {failed[str(row.id)]}",
+                        )
                         if str(row.id) in failed
                         else DELIVERED
                     )

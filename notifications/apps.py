@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "notifications"
+
+    def ready(self) -> None:
+        from events.background import on_start
+
+        from . import consumers  # noqa: F401  (registers the handlers and job callbacks)
+        from .services import register_sweep_job
+
+        on_start("register-sweep-job", consumer="notifications")(register_sweep_job)

@@ -188,7 +188,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        name: {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
+        name: {"level": LOG_LEVEL}
         for name in ("tasks", "events", "notifications", "recurrence", "todo_project")
     },
 }
@@ -230,3 +230,16 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "events.tasks.sweep_outbox", "schedule": RELAY_SWEEP_SECONDS},
     "prune-outbox": {"task": "events.tasks.prune_outbox", "schedule": 3600.0},
 }
+if not DAPR_ENABLED:
+    CELERY_BEAT_SCHEDULE["fire-embedded-jobs"] = {
+        "task": "events.tasks.fire_embedded_jobs",
+        "schedule": 1.0,
+    }
+
+# --- Reminders ---------------------------------------------------------------------------
+REMINDER_SWEEP_SCHEDULE = env.str("REMINDER_SWEEP_SCHEDULE", default="@every 1m")
+REMINDER_MISSED_AFTER_MINUTES = env.int("REMINDER_MISSED_AFTER_MINUTES", default=60)
+REMINDER_MAX_ATTEMPTS = env.int("REMINDER_MAX_ATTEMPTS", default=5)
+REMINDER_RETRY_BASE_SECONDS = env.float("REMINDER_RETRY_BASE_SECONDS", default=30.0)
+REMINDER_SENDING_LEASE_SECONDS = env.int("REMINDER_SENDING_LEASE_SECONDS", default=600)
+REMINDER_STATE_TTL_SECONDS = env.int("REMINDER_STATE_TTL_SECONDS", default=86400)

@@ -1,0 +1,151 @@
+"""Scheduling jobs: the Dapr Jobs API, or the embedded database-backed scheduler.
+
+Either way the job comes back as a call of the handler registered for its name (see
+``events.jobs``): by the sidecar through ``POST /job/<name>``, or in-process by the one
+scheduler of the embedded default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from . import dapr
+from .jobs import find_job_handler
+from .models import ScheduledJob
+from .payloads import json_value
+
+logger = logging.getLogger(__name__)
+
+_FORBIDDEN_IN_NAMES = re.compile(r"[/\\#?\x00\r\n]")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_NAMED_SCHEDULES = {"@hourly": 3600, "@daily": 86400, "@midnight": 86400, "@weekly": 604800}
+#: Like Dapr's default job failure policy: a failing trigger is retried 3 times, 1 s apart.
+EMBEDDED_JOB_RETRIES = 3
+
+
+class JobError(Exception):
+    pass
+
+
+def validate_job_name(name: str) -> str:
+    if not name or _FORBIDDEN_IN_NAMES.search(name):
+        raise JobError(f"Invalid job name {name!r}: no / \\ # ? NUL or newlines allowed.")
+    return name
+
+
+def every_seconds(schedule: str) -> int:
+    """Seconds between runs of ``@every 1m30s`` or ``@hourly``-style schedules."""
+    if schedule in _NAMED_SCHEDULES:
+        return _NAMED_SCHEDULES[schedule]
+    if not schedule.startswith("@every "):
+        raise JobError(f"Unsupported schedule {schedule!r} (use '@every <duration>').")
+    text = schedule.removeprefix("@every ").strip()
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise JobError(f"Unsupported duration {text!r} (e.g. 30s, 1m, 1h30m).")
+    factor = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    return max(1, int(sum(float(n) * factor[u] for n, u in parts)))
+
+
+class JobsClient(Protocol):
+    def schedule(
+        self,
+        name: str,
+        *,
+        data: dict[str, Any],
+        due_time: dt.datetime | None = None,
+        schedule: str | None = None,
+    ) -> None: ...
+
+    def delete(self, name: str) -> None: ...
+
+
+class DaprJobs:
+    """``POST/DELETE /v1.0/jobs/<name>`` (``/v1.0-alpha1`` on 1.14-1.17 sidecars)."""
+
+    def _path(self, name: str) -> str:
+        return f"/{settings.DAPR_JOBS_API_PREFIX}/jobs/{validate_job_name(name)}"
+
+    def schedule(self, name, *, data, due_time=None, schedule=None) -> None:
+        body: dict[str, Any] = {"data": data, "overwrite": True}
+        if due_time is not None:
+            body["dueTime"] = json_value(due_time)
+        if schedule is not None:
+            body["schedule"] = schedule
+        dapr.request("POST", self._path(name), json=body)
+
+    def delete(self, name: str) -> None:
+        dapr.request("DELETE", self._path(name), ok_statuses=(404,))
+
+
+class DatabaseJobs:
+    """The embedded default: jobs are rows; ``fire_due`` is run by the one scheduler."""
+
+    def schedule(self, name, *, data, due_time=None, schedule=None) -> None:
+        validate_job_name(name)
+        interval = every_seconds(schedule) if schedule else None
+        due = due_time or timezone.now() + dt.timedelta(seconds=interval or 0)
+        ScheduledJob.objects.update_or_create(
+            name=name,
+            defaults={
+                "due_at": due,
+                "interval_seconds": interval,
+                "data": data,
+                "attempts": 0,
+                "last_error": "",
+            },
+        )
+
+    def delete(self, name: str) -> None:
+        ScheduledJob.objects.filter(name=name).delete()
+
+    def fire_due(self, *, now: dt.datetime | None = None, limit: int = 100) -> int:
+        """Call the handlers of due jobs; each due run is claimed by one scheduler only."""
+        now = now or timezone.now()
+        fired = 0
+        for job in ScheduledJob.objects.filter(due_at__lte=now).order_by("due_at")[:limit]:
+            if not self._claim(job, now):
+                continue
+            fired += 1
+            self._run(job, now)
+        return fired
+
+    def _claim(self, job: ScheduledJob, now: dt.datetime) -> bool:
+        current = ScheduledJob.objects.filter(name=job.name, due_at=job.due_at)
+        if job.interval_seconds:
+            next_due = max(job.due_at + dt.timedelta(seconds=job.interval_seconds), now)
+            return current.update(due_at=next_due) == 1
+        return current.delete()[0] == 1
+
+    def _run(self, job: ScheduledJob, now: dt.datetime) -> None:
+        handler = find_job_handler(job.name)
+        if handler is None:
+            logger.warning("no handler for job name=%s; dropped", job.name)
+            return
+        try:
+            handler(job.name, job.data)
+            logger.info("job ran name=%s", job.name)
+        except Exception as exc:
+            logger.exception("job failed name=%s attempt=%s", job.name, job.attempts + 1)
+            if not job.interval_seconds and job.attempts + 1 <= EMBEDDED_JOB_RETRIES:
+                with transaction.atomic():
+                    ScheduledJob.objects.get_or_create(
+                        name=job.name,
+                        defaults={
+                            "due_at": now + dt.timedelta(seconds=1),
+                            "data": job.data,
+                            "attempts": job.attempts + 1,
+                            "last_error": str(exc)[:2000],
+                        },
+                    )
+
+
+def jobs_client() -> JobsClient:
+    return DaprJobs() if settings.DAPR_ENABLED else DatabaseJobs()

@@ -1,0 +1,62 @@
+"""The notification consumer: reminder jobs follow task events; due reminders are e-mailed."""
+
+from __future__ import annotations
+
+import logging
+
+from django.utils.dateparse import parse_datetime
+
+from events.cloudevents import CloudEvent
+from events.dapr import DaprError
+from events.dispatch import RetryLater, subscribe
+from events.jobs import job_handler
+from events.registry import EventType
+
+from . import services
+from .models import ReminderDelivery
+
+logger = logging.getLogger(__name__)
+
+#: A task.updated with none of these changes leaves the reminder job as it is.
+REMINDER_FIELDS = {"remind_at", "remind_before", "due_date", "completed", "timezone"}
+
+
+@subscribe(consumer="notifications", topic="task_events", transactional=False)
+def schedule_reminder_job(event: CloudEvent) -> None:
+    """Keep the task's one-shot job in step; the Jobs API call is idempotent (overwrite)."""
+    if event.event_type == EventType.TASK_UPDATED and not (
+        set(event.data.get("changes", {})) & REMINDER_FIELDS
+    ):
+        return
+    try:
+        services.reminder_sync(int(event.data["task_id"]))
+    except DaprError as exc:  # the sidecar or its Scheduler is unavailable: try again later
+        raise RetryLater(str(exc)) from exc
+
+
+@subscribe(
+    consumer="notifications",
+    topic="task_reminders",
+    event_types=[EventType.REMINDER_DUE],
+    transactional=False,
+)
+def send_reminder_email(event: CloudEvent) -> None:
+    """Claim and send the delivery; a duplicate event loses the claim and sends nothing."""
+    remind_at = parse_datetime(str(event.data.get("remind_at", "")))
+    delivery = ReminderDelivery.objects.filter(
+        task_id=event.data.get("task_id"), remind_at=remind_at
+    ).first()
+    if delivery is None:
+        logger.info("reminder.due for an unknown delivery ignored data=%s", event.data)
+        return
+    services.reminder_deliver(delivery.pk)
+
+
+@job_handler(r"reminder-task-\d+", consumer="notifications")
+def reminder_job(name: str, data: dict) -> None:
+    services.reminder_job_fired(data)
+
+
+@job_handler(services.SWEEP_JOB_NAME, consumer="notifications")
+def sweep_job(name: str, data: dict) -> None:
+    services.reminders_sweep()
