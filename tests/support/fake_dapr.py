@@ -1218,3 +1218,48 @@ class FakeDaprSidecar:
             self._job_runs.pop(name, None)
             self.job_log.append(("schedule", name, copy.deepcopy(req)))
         return _Response(204)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the stand-in sidecar by hand, e.g. beside ``DAPR_ENABLED=true make run``::
+
+        python -m tests.support.fake_dapr --port 3500 --app-url http://127.0.0.1:8000
+
+    It prints every CloudEvent published and, with ``--deliver``, delivers each one to
+    the app's subscribed route as daprd would. For trying things out; never part of the app.
+    """
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description="Stand-in Dapr sidecar (tests only).")
+    parser.add_argument("--port", type=int, default=3500)
+    parser.add_argument("--app-url", default="http://127.0.0.1:8000")
+    parser.add_argument("--api-token", default=None, help="DAPR_API_TOKEN the app must send.")
+    parser.add_argument("--app-token", default=None, help="APP_API_TOKEN sent to the app.")
+    parser.add_argument("--deliver", action="store_true", help="Deliver events to the app.")
+    args = parser.parse_args(argv)
+    sidecar = FakeDaprSidecar(
+        args.app_url,
+        port=args.port,
+        api_token=args.api_token,
+        app_token=args.app_token,
+        auto_deliver=args.deliver,
+    ).start()
+    print(f"stand-in sidecar on {sidecar.url} for app {args.app_url} (Ctrl-C to stop)")
+    seen = 0
+    try:
+        while True:
+            events = sidecar.events()
+            for event in events[seen:]:
+                print(
+                    json.dumps({k: event.get(k) for k in ("id", "type", "topic", "subject")}),
+                    flush=True,
+                )
+            seen = len(events)
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        sidecar.stop()
+
+
+if __name__ == "__main__":
+    main()
