@@ -23,6 +23,9 @@ ORDERING_CHOICES = [(f, f) for f in SORT_FIELDS] + [(f"-{f}", f"-{f}") for f in 
 
 def task_ordering(sort_by: str, descending: bool) -> list:
     """ORDER BY for a sort key: urgency for priority, due dates without one last, id ties."""
+    # Only due_date has NULLs; saying NULLS LAST on a NOT NULL column would stop PostgreSQL
+    # from reading the page off the matching index.
+    nulls_last = True if sort_by == "due_date" else None
     if sort_by == "priority":
         key = F("priority_rank")
     elif sort_by == "title":
@@ -30,8 +33,8 @@ def task_ordering(sort_by: str, descending: bool) -> list:
     else:
         key = F(sort_by)
     if descending:
-        return [key.desc(nulls_last=True), F("id").desc()]
-    return [key.asc(nulls_last=True), F("id").asc()]
+        return [key.desc(nulls_last=nulls_last), F("id").desc()]
+    return [key.asc(nulls_last=nulls_last), F("id").asc()]
 
 
 class DateOrDateTimeField(forms.CharField):
@@ -41,19 +44,46 @@ class DateOrDateTimeField(forms.CharField):
         value = super().to_python(value)
         if not value:
             return None
+        # A bare date first: parse_datetime() would read "2026-12-01" as midnight, and an
+        # upper bound would then miss the rest of that day.
         try:
-            parsed = parse_datetime(value.replace(" ", "+"))
-            if parsed is not None:
-                return parsed
-            parsed_date = parse_date(value)
+            parsed = parse_date(value) or parse_datetime(value.replace(" ", "+"))
         except ValueError:
-            parsed_date = None
-        if parsed_date is None:
+            parsed = None
+        if parsed is None:
             raise ValidationError(
                 "Enter a date (2026-12-01) or an ISO 8601 date-time (2026-12-01T09:00:00Z).",
                 code="invalid",
             )
-        return parsed_date
+        return parsed
+
+
+class StrictBooleanField(forms.NullBooleanField):
+    """``true``/``false`` (or ``1``/``0``); anything else is an error, never ignored.
+
+    Django's NullBooleanField (and its select widget) read an unknown value as "no filter",
+    so ``overdue=maybe`` would silently list everything.
+    """
+
+    widget = forms.TextInput
+    TRUE = frozenset({"true", "1"})
+    FALSE = frozenset({"false", "0"})
+
+    def to_python(self, value):
+        if value is None or isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if not text:
+            return None
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise ValidationError("Enter true or false.", code="invalid")
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
 
 
 class DateBoundFilter(django_filters.Filter):
@@ -97,7 +127,7 @@ class TaskFilterSet(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(
         choices=[("pending", "pending"), ("completed", "completed")], method="filter_status"
     )
-    completed = django_filters.BooleanFilter(field_name="completed")
+    completed = StrictBooleanFilter(field_name="completed")
     priority = PriorityInFilter(
         field_name="priority",
         lookup_expr="in",
@@ -115,11 +145,9 @@ class TaskFilterSet(django_filters.FilterSet):
     due_after = DateBoundFilter(field_name="due_date", upper=False)
     created_before = DateBoundFilter(field_name="created_at", upper=True)
     created_after = DateBoundFilter(field_name="created_at", upper=False)
-    overdue = django_filters.BooleanFilter(method="filter_overdue")
-    has_due_date = django_filters.BooleanFilter(
-        field_name="due_date", lookup_expr="isnull", exclude=True
-    )
-    has_recurrence = django_filters.BooleanFilter(method="filter_has_recurrence")
+    overdue = StrictBooleanFilter(method="filter_overdue")
+    has_due_date = StrictBooleanFilter(field_name="due_date", lookup_expr="isnull", exclude=True)
+    has_recurrence = StrictBooleanFilter(method="filter_has_recurrence")
     search = django_filters.CharFilter(
         method="filter_search", help_text="Words that must all appear in title or description."
     )
