@@ -120,7 +120,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/api-auth/login/"
 
 # --- E-mail ----------------------------------------------------------------------------
 EMAIL_BACKEND = env.str(

@@ -4,6 +4,8 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from tasks.views import task_detail
+
 urlpatterns = [
     path(
         "",
@@ -13,6 +15,7 @@ urlpatterns = [
         name="home",
     ),
     path("admin/", admin.site.urls),
+    path("tasks/<int:task_id>/", task_detail, name="task-detail"),
     path("api/", include("tasks.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
