@@ -1,15 +1,25 @@
 """Operators' admin. Every write goes through ``tasks.services``, like the API's."""
 
+import zoneinfo
+
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from . import services
-from .models import Category, Profile, Tag, Task
+from .models import Category, Profile, Tag, Task, available_timezones
 
 TASK_FORM_FIELDS = [f for f in services.TASK_EDITABLE_FIELDS if f != "tags"]
+#: Date-times typed in the task form are wall-clock times in the task's own time zone.
+LOCAL_DATETIME_FIELDS = ("due_date", "remind_at")
+
+
+def _zone(name: str | None) -> zoneinfo.ZoneInfo | None:
+    """The named zone, or None for a bad name (the form reports that on its own)."""
+    return zoneinfo.ZoneInfo(name) if name in available_timezones() else None
 
 
 class TaskAdminForm(forms.ModelForm):
@@ -29,6 +39,24 @@ class TaskAdminForm(forms.ModelForm):
             self.fields["user"].disabled = True
             self.fields["category"].queryset = Category.objects.filter(user=self.instance.user)
             self.initial["tag_names"] = ", ".join(t.name for t in self.instance.tags.all())
+            zone = _zone(self.instance.timezone)
+            for name in LOCAL_DATETIME_FIELDS:
+                value = getattr(self.instance, name)
+                if value is not None and zone is not None:
+                    # Shown as the task's local wall-clock time, not the admin's.
+                    self.initial[name] = value.astimezone(zone).replace(tzinfo=None)
+
+    def clean(self):
+        cleaned = super().clean()
+        zone = _zone(cleaned.get("timezone") or self.instance.timezone)
+        if zone is not None:
+            for name in LOCAL_DATETIME_FIELDS:
+                value = cleaned.get(name)
+                if value is not None:
+                    # The form field read the input in the admin's current time zone; read
+                    # the same wall-clock time in the task's, as every other write path does.
+                    cleaned[name] = timezone.make_naive(value).replace(tzinfo=zone)
+        return cleaned
 
     def clean_tag_names(self) -> list[str]:
         return [n.strip() for n in self.cleaned_data["tag_names"].split(",") if n.strip()]
@@ -125,6 +153,12 @@ class OwnedByServiceAdmin(admin.ModelAdmin):
 
     create_service = update_service = delete_service = None
     list_select_related = ["user"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The services never move a category or tag to another user: show the owner, read-only,
+        # rather than offer a change that would be silently dropped.
+        readonly = list(super().get_readonly_fields(request, obj))
+        return [*readonly, "user"] if obj is not None else readonly
 
     def save_model(self, request, obj, form, change):
         data = {f: form.cleaned_data[f] for f in form.changed_data if f != "user"}

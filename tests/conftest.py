@@ -5,6 +5,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from tests import factories
 from tests.factories import UserFactory
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
@@ -53,3 +54,28 @@ def bob_api(bob) -> APIClient:
 @pytest.fixture
 def anon_api() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture(name="make_task")
+def make_task_fixture():
+    """``make_task(user, **fields)``: a task created through the service."""
+    return factories.make_task
+
+
+@pytest.fixture(name="make_category")
+def make_category_fixture():
+    """``make_category(user, name="Work", color=...)`` through the service."""
+    return factories.make_category
+
+
+@pytest.fixture(name="make_tag")
+def make_tag_fixture():
+    """``make_tag(user, name="home")`` through the service."""
+    return factories.make_tag
+
+
+def pytest_configure(config):
+    # An unordered paginated list gives clients duplicate or missing rows between pages.
+    config.addinivalue_line(
+        "filterwarnings", "error::django.core.paginator.UnorderedObjectListWarning"
+    )

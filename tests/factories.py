@@ -32,3 +32,7 @@ def make_task(user, **kwargs):
 
 def make_category(user, name="Work", **kwargs):
     return services.category_create(user=user, name=name, **kwargs)
+
+
+def make_tag(user, name="home"):
+    return services.tag_create(user=user, name=name)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from django.db.models import Count
+from django.db.models.functions import Lower
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, permissions, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.response import Response
+
+from recurrence.api import OccurrenceCountSerializer, OccurrencesSerializer
+from recurrence.series import effective_rule, task_upcoming
 
 from .. import services
 from ..models import Category, Tag, Task
@@ -28,6 +32,17 @@ def _task_kwargs(validated: dict) -> dict:
     data = dict(validated)
     if "timezone" in data:
         data["timezone_name"] = data.pop("timezone")
+    return data
+
+
+def _drop_derived_remind_at(task: Task, data: dict) -> dict:
+    """A task read with GET and sent back in a PUT carries both ``remind_before`` and the
+    ``remind_at`` derived from it; an unchanged ``remind_at`` there is not a second reminder."""
+    if data.get("remind_before") is None or data.get("remind_at") is None:
+        return data
+    tz_name = data.get("timezone", task.timezone)
+    if services.localize(data["remind_at"], tz_name) == task.remind_at:
+        data.pop("remind_at")
     return data
 
 
@@ -54,7 +69,7 @@ class TaskViewSet(viewsets.ModelViewSet):
         )
 
     def perform_update(self, serializer):
-        data = dict(serializer.validated_data)
+        data = _drop_derived_remind_at(serializer.instance, dict(serializer.validated_data))
         serializer.instance, _ = services.task_update(task=serializer.instance, data=data)
 
     def perform_destroy(self, instance):
@@ -74,13 +89,36 @@ class TaskViewSet(viewsets.ModelViewSet):
     def reopen(self, request, pk=None):
         return self._render(services.task_reopen(task=self.get_object()))
 
+    @extend_schema(
+        parameters=[OccurrenceCountSerializer],
+        responses=OccurrencesSerializer,
+        summary="This instance's occurrence and the next ones of its series",
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def occurrences(self, request, pk=None):
+        params = OccurrenceCountSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        task = self.get_object()
+        found = task_upcoming(task, count=params.validated_data["count"])
+        return Response(
+            OccurrencesSerializer(
+                {"rule": effective_rule(task), "occurrences": found}, context={"task": task}
+            ).data
+        )
+
 
 class CategoryViewSet(viewsets.ModelViewSet):
     queryset = Category.objects.none()
     serializer_class = CategorySerializer
 
     def get_queryset(self):
-        return Category.objects.filter(user=self.request.user).annotate(task_count=Count("tasks"))
+        # Meta.ordering is not applied to an aggregating query: order explicitly, so pages
+        # are stable and names read alphabetically.
+        return (
+            Category.objects.filter(user=self.request.user)
+            .annotate(task_count=Count("tasks"))
+            .order_by(Lower("name"), "id")
+        )
 
     def perform_create(self, serializer):
         serializer.instance = services.category_create(
@@ -102,7 +140,11 @@ class TagViewSet(viewsets.ModelViewSet):
     serializer_class = TagSerializer
 
     def get_queryset(self):
-        return Tag.objects.filter(user=self.request.user).annotate(task_count=Count("tasks"))
+        return (
+            Tag.objects.filter(user=self.request.user)
+            .annotate(task_count=Count("tasks"))
+            .order_by(Lower("name"), "id")
+        )
 
     def perform_create(self, serializer):
         serializer.instance = services.tag_create(

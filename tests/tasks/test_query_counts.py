@@ -1,0 +1,81 @@
+"""The list endpoints run a fixed number of SQL queries, however many rows a page holds."""
+
+import datetime as dt
+
+import pytest
+
+from tests.factories import make_category, make_task
+
+#: GET /api/tasks/: the token (joined to its user), COUNT(*), the page of tasks joined to
+#: their categories, and one prefetch of the page's tags.
+TASK_LIST_QUERIES = 4
+#: With a category filter (the id is checked against the user's categories) and a date bound
+#: (read in the user's profile time zone): two more, still independent of the row count.
+FILTERED_TASK_LIST_QUERIES = 6
+#: GET /api/categories/ and /api/tags/: the token, COUNT(*), the page with its task counts.
+OWNED_LIST_QUERIES = 3
+
+
+@pytest.fixture
+def tasks_with_relations(alice):
+    """``tasks_with_relations(n)``: n tasks, each with a category and two tags."""
+
+    def create(n: int):
+        categories = [make_category(alice, f"Category {i}") for i in range(3)]
+        for i in range(n):
+            make_task(
+                alice,
+                title=f"Task {i}",
+                category=categories[i % 3],
+                tags=[f"tag{i % 5}", f"other{i % 7}"],
+                due_date=dt.datetime(2026, 1, 1 + i % 28, 9, tzinfo=dt.UTC),
+            )
+        return categories
+
+    return create
+
+
+@pytest.mark.parametrize("n", [1, 50])
+def test_the_task_list_runs_the_same_queries_for_1_and_50_tasks(
+    api, tasks_with_relations, django_assert_num_queries, n
+):
+    tasks_with_relations(n)
+
+    with django_assert_num_queries(TASK_LIST_QUERIES):
+        response = api.get("/api/tasks/")
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == n
+    assert all(len(t["tags"]) == 2 for t in response.json()["results"])
+
+
+@pytest.mark.parametrize("n", [1, 50])
+def test_a_filtered_and_sorted_task_list_runs_the_same_queries_for_1_and_50_tasks(
+    api, tasks_with_relations, django_assert_num_queries, n
+):
+    categories = tasks_with_relations(n)
+    query = (
+        f"category={categories[0].pk}&tags=tag0,tag1,tag2,tag3,tag4&tags_all=tag0"
+        "&due_after=2025-01-01&priority=medium,high&search=task&ordering=-priority"
+    )
+
+    with django_assert_num_queries(FILTERED_TASK_LIST_QUERIES):
+        response = api.get(f"/api/tasks/?{query}")
+
+    assert response.status_code == 200
+    assert response.json()["count"] >= 1
+
+
+@pytest.mark.parametrize("n", [1, 50])
+@pytest.mark.parametrize("endpoint", ["categories", "tags"])
+def test_category_and_tag_lists_run_the_same_queries_for_1_and_50_rows(
+    api, alice, django_assert_num_queries, endpoint, n
+):
+    for i in range(n):
+        make_task(alice, category=make_category(alice, f"Category {i}"), tags=[f"tag{i}"])
+
+    with django_assert_num_queries(OWNED_LIST_QUERIES):
+        response = api.get(f"/api/{endpoint}/")
+
+    assert response.json()["count"] == n
+    assert all(row["task_count"] == 1 for row in response.json()["results"])
