@@ -7,7 +7,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Lower
@@ -164,7 +164,9 @@ class Task(models.Model):
     recurrence_type = models.CharField(
         max_length=7, choices=RecurrenceType.choices, default=RecurrenceType.NONE
     )
-    recurrence_interval = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+    recurrence_interval = models.PositiveIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(1000)]
+    )
     recurrence_mode = models.CharField(
         max_length=10, choices=RecurrenceMode.choices, default=RecurrenceMode.SCHEDULE
     )

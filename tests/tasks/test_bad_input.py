@@ -86,12 +86,6 @@ def test_patching_a_task_with_bad_input_is_400_naming_the_field(api, alice, payl
     assert (stored.title, stored.priority, stored.due_date) == ("Untouched", "medium", None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Bug in tasks/models.py + services: recurrence_interval has no upper bound, so a "
-    "preset with INTERVAL > 1000 (the RRULE limit) is saved, then rendering it raises; the "
-    "client gets a 400 naming no field while the task exists and breaks GET /api/tasks/.",
-)
 def test_a_preset_interval_beyond_the_rrule_limit_is_400_naming_recurrence_interval(api, alice):
     response = api.post(
         "/api/tasks/",

@@ -519,16 +519,8 @@ def test_profile_update_rejects_an_unknown_timezone(alice):
 # --- case-insensitivity beyond ASCII -----------------------------------------------------
 
 SQLITE = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
-sqlite_ascii_only = pytest.mark.xfail(
-    SQLITE,
-    strict=True,
-    reason="SQLite's LOWER() and LIKE fold ASCII only, so the Lower('name') unique constraints "
-    "and name__iexact look-ups treat 'École' and 'école' as different names "
-    "(tasks/models.py constraints + SQLite configuration); PostgreSQL folds them.",
-)
 
 
-@sqlite_ascii_only
 def test_category_names_are_unique_ignoring_case_beyond_ascii(alice):
     make_category(alice, "Économie")
 
@@ -538,7 +530,6 @@ def test_category_names_are_unique_ignoring_case_beyond_ascii(alice):
     assert "name" in exc.value.message_dict
 
 
-@sqlite_ascii_only
 def test_tag_names_resolve_ignoring_case_beyond_ascii(alice):
     make_task(alice, tags=["École"])
     make_task(alice, tags=["école"])
