@@ -109,8 +109,11 @@ def run(args, connection) -> None:
     populate(user, args.tasks)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    print(f"# {args.tasks} tasks on {connection.vendor} "
-          f"(populated in {time.perf_counter() - started:.1f} s)", file=sys.stderr)
+    print(
+        f"# {args.tasks} tasks on {connection.vendor} "
+        f"(populated in {time.perf_counter() - started:.1f} s)",
+        file=sys.stderr,
+    )
 
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
@@ -119,6 +122,7 @@ def run(args, connection) -> None:
         def call():
             response = client.get(f"/api/tasks/?{query}")
             assert response.status_code == 200, response.content
+
         return call
 
     def raw(order_sql: str, where: str = ""):
@@ -139,8 +143,10 @@ def run(args, connection) -> None:
                     ids,
                 )
                 cursor.fetchall()
-                cursor.execute("SELECT COUNT(*) FROM tasks_task t WHERE t.user_id = %s " + where,
-                               [user.pk])
+                cursor.execute(
+                    "SELECT COUNT(*) FROM tasks_task t WHERE t.user_id = %s " + where, [user.pk]
+                )
+
         return call
 
     case_sql = (
@@ -149,38 +155,60 @@ def run(args, connection) -> None:
     )
 
     def sort_only(order_sql: str):
-        sql = (f"SELECT t.id FROM tasks_task t WHERE t.user_id = %s AND NOT t.completed "
-               f"ORDER BY {order_sql} LIMIT 50")
+        sql = (
+            f"SELECT t.id FROM tasks_task t WHERE t.user_id = %s AND NOT t.completed "
+            f"ORDER BY {order_sql} LIMIT 50"
+        )
 
         def call():
             with connection.cursor() as cursor:
                 cursor.execute(sql, [user.pk])
                 cursor.fetchall()
+
         return call
 
     rows = [
-        ("list, default sort (newest first)", endpoint("page_size=50"),
-         raw("t.created_at DESC, t.id DESC")),
-        ("list, ordering=-priority", endpoint("ordering=-priority&page_size=50"),
-         raw("t.priority_rank DESC, t.id DESC")),
-        ("list, ordering=due_date (nulls last)", endpoint("ordering=due_date&page_size=50"),
-         raw("t.due_date ASC NULLS LAST, t.id ASC" if connection.vendor == "postgresql"
-             else "t.due_date IS NULL, t.due_date ASC, t.id ASC")),
-        ("list, status=pending&priority=high,urgent",
-         endpoint("status=pending&priority=high,urgent&page_size=50"),
-         raw("t.created_at DESC, t.id DESC",
-             "AND NOT t.completed AND t.priority IN ('high', 'urgent')")),
+        (
+            "list, default sort (newest first)",
+            endpoint("page_size=50"),
+            raw("t.created_at DESC, t.id DESC"),
+        ),
+        (
+            "list, ordering=-priority",
+            endpoint("ordering=-priority&page_size=50"),
+            raw("t.priority_rank DESC, t.id DESC"),
+        ),
+        (
+            "list, ordering=due_date (nulls last)",
+            endpoint("ordering=due_date&page_size=50"),
+            raw(
+                "t.due_date ASC NULLS LAST, t.id ASC"
+                if connection.vendor == "postgresql"
+                else "t.due_date IS NULL, t.due_date ASC, t.id ASC"
+            ),
+        ),
+        (
+            "list, status=pending&priority=high,urgent",
+            endpoint("status=pending&priority=high,urgent&page_size=50"),
+            raw(
+                "t.created_at DESC, t.id DESC",
+                "AND NOT t.completed AND t.priority IN ('high', 'urgent')",
+            ),
+        ),
     ]
     print("| measurement | ours (ms) | baseline (ms) | ratio |")
     print("|---|---|---|---|")
     for label, ours, baseline in rows:
         a, b = median_ms(ours, args.repeat), median_ms(baseline, args.repeat)
-        print(f"| {label}: endpoint vs raw SQL of the same rows | {a:.2f} | {b:.2f} | "
-              f"{a / b:.1f}x |")
+        print(
+            f"| {label}: endpoint vs raw SQL of the same rows | {a:.2f} | {b:.2f} | {a / b:.1f}x |"
+        )
     indexed = median_ms(sort_only("t.priority_rank DESC, t.id DESC"), args.repeat)
     case = median_ms(sort_only(case_sql), args.repeat)
-    print(f"| top 50 pending by priority: indexed rank vs CASE over text | {indexed:.2f} | "
-          f"{case:.2f} | {indexed / case:.2f}x (CASE is {case / indexed:.0f}x slower) |")
+    print(
+        f"| top 50 pending by priority: indexed rank vs CASE over text | {indexed:.2f} | "
+        f"{case:.2f} | {indexed / case:.2f}x (CASE is {case / indexed:.0f}x slower) |"
+    )
 
 
 if __name__ == "__main__":
