@@ -24,10 +24,27 @@ class OccurrenceCountSerializer(serializers.Serializer):
     count = serializers.IntegerField(min_value=1, max_value=MAX_PREVIEW, default=5)
 
 
+class WallClockDateTimeField(serializers.DateTimeField):
+    """An occurrence shown in its own zone, with that day's UTC offset (09:00-05:00)."""
+
+    def to_representation(self, value):
+        with timezone.override(value.tzinfo):
+            return super().to_representation(value)
+
+
+class LocalDateTimeField(serializers.DateTimeField):
+    """Keeps a naive input naive, so the view reads it in the requested time zone."""
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            return value
+        return super().enforce_timezone(value)
+
+
 class OccurrencesSerializer(serializers.Serializer):
     rule = serializers.CharField()
     description = serializers.SerializerMethodField()
-    occurrences = serializers.ListField(child=serializers.DateTimeField())
+    occurrences = serializers.ListField(child=WallClockDateTimeField())
 
     def get_description(self, obj) -> str:
         return describe(obj["rule"]) if obj["rule"] else ""
@@ -35,7 +52,7 @@ class OccurrencesSerializer(serializers.Serializer):
 
 class PreviewSerializer(serializers.Serializer):
     rule = serializers.CharField(max_length=1000, help_text="RRULE, with or without 'RRULE:'.")
-    due_date = serializers.DateTimeField(
+    due_date = LocalDateTimeField(
         required=False, help_text="The first instance's due date (DTSTART); default now."
     )
     timezone = serializers.CharField(required=False, validators=[validate_timezone])

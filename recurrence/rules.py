@@ -129,6 +129,30 @@ def _check_parts(parts: dict[str, str]) -> None:
         raise ValidationError("BYSETPOS needs another BYxxx part to select from.")
 
 
+class _HorizonReached(Exception):
+    """A bounded probe went past its horizon without finding an occurrence."""
+
+
+class _BoundedIterinfo(du._iterinfo):
+    """dateutil's calendar masks, plus a stop for a probe once it passes its horizon.
+
+    dateutil checks UNTIL only when the rule yields something, so a rule that never occurs
+    is scanned up to the year 9999: seconds for DAILY and finer. dateutil rebuilds these
+    masks for every new month it scans (every period for MONTHLY and YEARLY), so a probe
+    carrying ``_scan_horizon`` stops there. Other rules are expanded exactly as before.
+    (No ``__slots__`` here: dateutil initialises the parent's slots by listing them.)
+    """
+
+    def rebuild(self, year, month):
+        horizon = getattr(self.rrule, "_scan_horizon", None)
+        if horizon is not None and (year, month) > horizon:
+            raise _HorizonReached
+        return super().rebuild(year, month)
+
+
+du._iterinfo = _BoundedIterinfo
+
+
 def build_rrule(rule: str, dtstart: dt.datetime) -> du.rrule:
     """A dateutil rrule for a rule already checked by ``parse_parts``."""
     try:
@@ -148,7 +172,14 @@ def validate_rule(text: str, *, dtstart: dt.datetime | None = None) -> str:
     # Bounded existence check: look for one occurrence within SEARCH_HORIZON only.
     horizon = start + SEARCH_HORIZON
     probe = parsed.replace(count=None, until=horizon)
-    if probe.after(start, inc=False) is None:
+    probe._scan_horizon = (horizon.year, horizon.month)
+    try:
+        found = probe.after(start, inc=False)
+    except _HorizonReached:
+        found = None
+    except ValueError as exc:  # e.g. BYSECOND=60 with MINUTELY, found while expanding
+        raise ValidationError(f"Invalid rule: {exc}.") from exc
+    if found is None:
         raise ValidationError("This rule never produces an occurrence (e.g. 30 February).")
     return rule
 

@@ -40,7 +40,9 @@ def spawn_next_instance(*, task_id: int) -> Task | None:
     (series, occurrence) and on the parent make a second spawn fail, never duplicate.
     """
     task = (
-        Task.objects.select_for_update()
+        # Lock the task row only: PostgreSQL refuses FOR UPDATE on the nullable side of the
+        # outer joins to series and category. The series is locked on its own below.
+        Task.objects.select_for_update(of=("self",))
         .select_related("series", "category", "user")
         .filter(pk=task_id)
         .first()
