@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from . import services
-from .models import Category, Profile, Tag, Task, available_timezones
+from .models import TASK_SYSTEM_FIELDS, Category, Profile, Tag, Task, available_timezones
 
 TASK_FORM_FIELDS = [f for f in services.TASK_EDITABLE_FIELDS if f != "tags"]
 #: Date-times typed in the task form are wall-clock times in the task's own time zone.
@@ -89,15 +89,7 @@ class TaskAdmin(admin.ModelAdmin):
     search_fields = ["title", "description", "user__username", "tags__name"]
     date_hierarchy = "due_date"
     list_select_related = ["user", "category"]
-    readonly_fields = [
-        "completed_at",
-        "reminder_sent",
-        "next_occurrence_at",
-        "last_triggered_at",
-        "parent",
-        "created_at",
-        "updated_at",
-    ]
+    readonly_fields = TASK_SYSTEM_FIELDS
     actions = ["mark_complete", "reopen"]
 
     def get_queryset(self, request):

@@ -125,6 +125,20 @@ class Tag(models.Model):
         return self.name
 
 
+#: Task fields kept by the system, never set by clients (read-only in the API and admin).
+TASK_SYSTEM_FIELDS = (
+    "completed_at",
+    "reminder_sent",
+    "next_occurrence_at",
+    "last_triggered_at",
+    "parent",
+    "series",
+    "occurrence",
+    "created_at",
+    "updated_at",
+)
+
+
 class TaskQuerySet(models.QuerySet):
     def for_user(self, user) -> "TaskQuerySet":
         return self.filter(user=user)

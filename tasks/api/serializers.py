@@ -10,7 +10,7 @@ from rest_framework import serializers
 from recurrence.describe import describe
 from recurrence.series import effective_rule
 
-from ..models import Category, Profile, Tag, Task, validate_timezone
+from ..models import TASK_SYSTEM_FIELDS, Category, Profile, Tag, Task, validate_timezone
 
 
 class StrictFieldsMixin:
@@ -101,17 +101,7 @@ class TaskSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = [
-            "series",
-            "occurrence",
-            "completed_at",
-            "reminder_sent",
-            "next_occurrence_at",
-            "last_triggered_at",
-            "parent",
-            "created_at",
-            "updated_at",
-        ]
+        read_only_fields = TASK_SYSTEM_FIELDS
         extra_kwargs = {"description": {"required": False, "allow_blank": True}}
 
     @extend_schema_field(serializers.CharField())
