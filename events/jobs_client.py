@@ -120,7 +120,10 @@ class DatabaseJobs:
     def _claim(self, job: ScheduledJob, now: dt.datetime) -> bool:
         current = ScheduledJob.objects.filter(name=job.name, due_at=job.due_at)
         if job.interval_seconds:
-            next_due = max(job.due_at + dt.timedelta(seconds=job.interval_seconds), now)
+            step = dt.timedelta(seconds=job.interval_seconds)
+            # The next run after now: runs missed while no scheduler ran are skipped, not
+            # replayed back to back (``max(due + step, now)`` made it due again at once).
+            next_due = job.due_at + ((now - job.due_at) // step + 1) * step
             return current.update(due_at=next_due) == 1
         return current.delete()[0] == 1
 

@@ -10,6 +10,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -103,9 +104,13 @@ class DaprStateStore:
             raise StateConflict(f"state key {key!r} was changed concurrently") from exc
         raise exc
 
+    def _key_path(self, key: str) -> str:
+        # Quoted: a key may hold characters that mean something in a URL ("?", "#", "%").
+        return f"/v1.0/state/{self.store}/{quote(key, safe='')}"
+
     def get(self, key: str) -> StateItem | None:
         validate_key(key)
-        response = dapr.request("GET", f"/v1.0/state/{self.store}/{key}")
+        response = dapr.request("GET", self._key_path(key))
         if response.status_code == 204 or not response.content:
             return None
         return StateItem(key=key, value=response.json(), etag=response.headers.get("ETag", ""))
@@ -126,7 +131,7 @@ class DaprStateStore:
         validate_key(key)
         headers = {"If-Match": etag} if etag else {}
         try:
-            dapr.request("DELETE", f"/v1.0/state/{self.store}/{key}", headers=headers)
+            dapr.request("DELETE", self._key_path(key), headers=headers)
         except dapr.DaprError as exc:
             self._conflict_or_raise(exc, key)
 
@@ -173,7 +178,9 @@ class DatabaseStateStore:
             return
         if first_write and op.etag is None and current is not None:
             raise StateConflict(f"{op.key!r} already exists (first-write)")
-        expires = now + dt.timedelta(seconds=op.ttl_seconds) if op.ttl_seconds else None
+        # Like Dapr: a positive TTL expires the entry, 0 or -1 means it never expires.
+        ttl = op.ttl_seconds or 0
+        expires = now + dt.timedelta(seconds=ttl) if ttl > 0 else None
         new_etag = uuid.uuid4().hex
         if current is None:
             try:
