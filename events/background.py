@@ -91,6 +91,12 @@ class SchedulerLock:
         self._file = handle
         return True
 
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
 
 class BackgroundWorker:
     def __init__(self) -> None:
@@ -120,6 +126,8 @@ class BackgroundWorker:
         if self._thread is not None:
             self._thread.join(timeout)
         self._thread = None
+        self._lock.release()
+        self.is_scheduler = False
 
     def kick(self) -> None:
         """Deliver soon: called after each commit that wrote outbox rows."""

@@ -93,28 +93,39 @@ def relay_once(*, transport=None, batch_size: int | None = None) -> RelayStats:
     outcomes = transport.publish(rows)
     duration_ms = int((time.monotonic() - started) * 1000 / len(rows))
     now = timezone.now()
+    common = dict(
+        attempts=F("attempts") + 1,
+        last_attempt_at=now,
+        last_duration_ms=duration_ms,
+        locked_by="",
+        locked_until=None,
+    )
+    delivered = [row for row in rows if outcomes[row.seq].delivered]
+    if delivered:  # one UPDATE for every delivered row of the batch
+        OutboxEvent.objects.filter(seq__in=[r.seq for r in delivered], locked_by=token).update(
+            state=OutboxState.DELIVERED, delivered_at=now, last_error="", **common
+        )
+        stats.delivered = len(delivered)
+        for row in delivered:
+            logger.info(
+                "event published event_id=%s type=%s topic=%s attempt=%s",
+                row.id,
+                row.event_type,
+                row.topic,
+                row.attempts + 1,
+            )
     for row in rows:
         outcome = outcomes[row.seq]
-        mine = OutboxEvent.objects.filter(seq=row.seq, locked_by=token)
-        common = dict(
-            attempts=F("attempts") + 1,
-            last_attempt_at=now,
-            last_duration_ms=duration_ms,
-            locked_by="",
-            locked_until=None,
-        )
-        log_args = (row.id, row.event_type, row.topic, row.attempts + 1)
         if outcome.delivered:
-            mine.update(state=OutboxState.DELIVERED, delivered_at=now, last_error="", **common)
-            stats.delivered += 1
-            logger.info("event published event_id=%s type=%s topic=%s attempt=%s", *log_args)
-        elif outcome.permanent:
+            continue
+        mine = OutboxEvent.objects.filter(seq=row.seq, locked_by=token)
+        log_args = (row.id, row.event_type, row.topic, row.attempts + 1, outcome.error)
+        if outcome.permanent:
             mine.update(state=OutboxState.FAILED, last_error=outcome.error[:2000], **common)
             stats.failed += 1
             logger.error(
                 "event rejected, parked event_id=%s type=%s topic=%s attempt=%s error=%s",
                 *log_args,
-                outcome.error,
             )
         else:
             mine.update(
@@ -126,7 +137,6 @@ def relay_once(*, transport=None, batch_size: int | None = None) -> RelayStats:
             logger.warning(
                 "event publish failed, will retry event_id=%s type=%s topic=%s attempt=%s error=%s",
                 *log_args,
-                outcome.error,
             )
     return stats
 

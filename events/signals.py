@@ -44,6 +44,8 @@ def task_saved_outside_services(sender, instance: Task, created: bool, raw=False
             for name, value in after.items()
             if before.get(name) != value
         }
+        if not changes and before:
+            return  # a save that changed nothing publishes nothing
         emit(
             EventType.TASK_UPDATED,
             task_event(instance, changes=changes_data(changes)),
@@ -64,23 +66,38 @@ def task_deleted_outside_services(sender, instance: Task, **kwargs) -> None:
 
 
 @receiver(m2m_changed, sender=Task.tags.through, dispatch_uid="events.task_tags_changed")
-def task_tags_changed_outside_services(sender, instance, action, reverse, **kwargs) -> None:
-    if service_is_emitting() or reverse or not isinstance(instance, Task):
+def task_tags_changed_outside_services(sender, instance, action, reverse, pk_set, **kwargs):
+    """Tags changed from either side (``task.tags.add(tag)`` or ``tag.tasks.add(task)``)."""
+    if service_is_emitting():
         return
-    from tasks.services import Change
-
     if action in ("pre_add", "pre_remove", "pre_clear"):
-        instance._tags_before_change = sorted(t.name for t in instance.tags.all())
+        tasks = _affected_tasks(instance, reverse, pk_set, action)
+        instance._tags_before_change = {task.pk: _tag_names(task) for task in tasks}
         return
     if action not in ("post_add", "post_remove", "post_clear"):
         return
-    old = getattr(instance, "_tags_before_change", [])
-    new = sorted(t.name for t in instance.tags.all())
-    if old == new:
-        return
+    from tasks.services import Change
+
+    before = getattr(instance, "_tags_before_change", {})
     with transaction.atomic():
-        emit(
-            EventType.TASK_UPDATED,
-            task_event(instance, changes=changes_data({"tags": Change(old, new)})),
-            partition_key=instance.pk,
-        )
+        for task in Task.objects.filter(pk__in=before):
+            old, new = before[task.pk], _tag_names(task)
+            if old == new:
+                continue
+            emit(
+                EventType.TASK_UPDATED,
+                task_event(task, changes=changes_data({"tags": Change(old, new)})),
+                partition_key=task.pk,
+            )
+
+
+def _tag_names(task: Task) -> list[str]:
+    return sorted(tag.name for tag in task.tags.all())
+
+
+def _affected_tasks(instance, reverse: bool, pk_set, action: str) -> list[Task]:
+    if not reverse:
+        return [instance]
+    if action == "pre_clear":
+        return list(instance.tasks.all())
+    return list(Task.objects.filter(pk__in=pk_set or ()))

@@ -131,9 +131,11 @@ def test_the_scheduler_sweep_delivers_what_no_kick_announced(
     worker.start()  # not kicked: only the scheduler's periodic sweep can deliver
     try:
         wait_until(lambda: consumer.calls >= 1, timeout=5)
+        was_scheduler = worker.is_scheduler
     finally:
         worker.stop(timeout=10)
-    assert worker.is_scheduler
+    assert was_scheduler
+    assert not worker.is_scheduler  # stopping releases the lock for another process
     assert [r.state for r in rows()] == [OutboxState.DELIVERED] * 2
     assert [e["data"]["task_id"] for e in consumer.effects()] == [task.pk]
 

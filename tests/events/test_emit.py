@@ -428,3 +428,24 @@ def test_event_ids_are_uuids_and_stable(alice):
     for row in rows():
         assert isinstance(row.id, uuid.UUID)
         assert OutboxEvent.objects.get(seq=row.seq).id == row.id
+
+
+def test_a_shell_save_that_changes_nothing_publishes_nothing(alice):
+    task = make_task(alice, title="Steady")
+    before = OutboxEvent.objects.count()
+
+    Task.objects.get(pk=task.pk).save()
+
+    assert OutboxEvent.objects.count() == before
+
+
+def test_tagging_from_the_tag_side_in_a_shell_is_caught_by_the_safety_net(alice):
+    task = make_task(alice, title="Tag me", tags=["old"])
+    tag = services.tag_create(user=alice, name="new")
+    before = OutboxEvent.objects.count()
+
+    tag.tasks.add(task)
+
+    updates = OutboxEvent.objects.filter(event_type="task.updated", topic="task-events")
+    assert OutboxEvent.objects.count() == before + 2  # task-events and task-updates
+    assert updates.get().data["changes"] == {"tags": {"old": ["old"], "new": ["new", "old"]}}
