@@ -63,6 +63,14 @@ def delivery_ensure(task: Task) -> ReminderDelivery:
             )
     except IntegrityError:  # created concurrently
         delivery = ReminderDelivery.objects.get(task=task, remind_at=task.remind_at)
+    if delivery.state == DeliveryState.SKIPPED and delivery.attempts == 0:
+        # Skipped unsent while the task did not want it (completed, cleared, another time
+        # chosen) and wanted again now (reopened, time chosen again): schedule it again. A
+        # delivery skipped when sending (no address, reminders off) was claimed: it stays.
+        ReminderDelivery.objects.filter(
+            pk=delivery.pk, state=DeliveryState.SKIPPED, attempts=0
+        ).update(state=DeliveryState.SCHEDULED, detail="")
+        delivery.refresh_from_db()
     return delivery
 
 
@@ -167,15 +175,19 @@ def build_reminder_email(delivery: ReminderDelivery) -> EmailMultiAlternatives:
         "task_url": f"{settings.SITE_URL}/tasks/{task.pk}/",
         "site_url": settings.SITE_URL,
     }
-    subject = render_to_string("emails/reminder_subject.txt", context).strip()
+    # The date filter shows aware date-times in the active time zone: make it the user's.
+    with timezone.override(zone):
+        subject = render_to_string("emails/reminder_subject.txt", context).strip()
+        text = render_to_string("emails/reminder.txt", context)
+        html = render_to_string("emails/reminder.html", context)
     message = EmailMultiAlternatives(
         subject=" ".join(subject.split()),
-        body=render_to_string("emails/reminder.txt", context),
+        body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[user.email],
         headers={"Message-ID": message_id(delivery)},
     )
-    message.attach_alternative(render_to_string("emails/reminder.html", context), "text/html")
+    message.attach_alternative(html, "text/html")
     return message
 
 
