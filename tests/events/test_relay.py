@@ -20,8 +20,9 @@ from events import dapr
 from events.models import OutboxEvent, OutboxState, ProcessedEvent
 from events.relay import backoff, claim_batch, prune, relay_once, relay_pending
 from tasks import services
-from tests.events.helpers import rows, run_in_threads, start_sidecar, wait_until
+from tests.events.helpers import rows, start_sidecar, wait_until
 from tests.factories import make_task
+from tests.support.concurrency import run_in_threads
 from tests.support.fake_dapr import CLOUDEVENTS_CONTENT_TYPE
 
 BOTH = {"task-events", "task-updates"}

@@ -11,8 +11,9 @@ from django.db import OperationalError, connection
 from events.cloudevents import build_envelope
 from events.dispatch import RetryLater, deliver, subscribe
 from events.models import OutboxEvent, ProcessedEvent
-from tests.events.helpers import TEST_CONSUMER, run_in_threads, start_sidecar
+from tests.events.helpers import TEST_CONSUMER, start_sidecar
 from tests.factories import make_task
+from tests.support.concurrency import run_in_threads
 from tests.support.fake_dapr import DROP, RETRY, SUCCESS
 
 CE = {"Content-Type": "application/cloudevents+json"}

@@ -13,7 +13,6 @@ from events.registry import EventType
 from events.relay import relay_pending
 from notifications import services
 from notifications.models import DeliveryState
-from tests.events.helpers import run_in_threads
 from tests.factories import make_task
 from tests.notifications.helpers import (
     deliveries,
@@ -24,6 +23,7 @@ from tests.notifications.helpers import (
     require_postgresql,
     soon,
 )
+from tests.support.concurrency import run_in_threads
 from tests.support.fake_dapr import SUCCESS
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import zoneinfo
-from collections.abc import Callable
 from unittest import mock
-
-from django.db import connections
 
 from events.relay import relay_pending
 from tasks.models import Task
@@ -72,28 +68,3 @@ def follow_series(first: Task, *, limit: int) -> tuple[list[dt.datetime], Task]:
         dues.append(local_due(spawned))
         task = spawned
     return dues, task
-
-
-def run_in_threads(count: int, target: Callable[[], object]) -> list[object]:
-    """Run ``target()`` on ``count`` threads released together; re-raise the first error."""
-    barrier = threading.Barrier(count)
-    results: list[object] = [None] * count
-    errors: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = target()
-        except BaseException as exc:  # re-raised in the test's thread below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    if errors:
-        raise errors[0]
-    return results

@@ -18,9 +18,9 @@ from tests.recurrence.helpers import (
     at,
     complete,
     complete_and_relay,
-    run_in_threads,
     spawned_from,
 )
+from tests.support.concurrency import run_in_threads
 
 RECURRENCE_TOPIC = "task-recurrence"
 
@@ -112,7 +112,7 @@ def test_concurrent_spawns_create_one_instance(transactional_db, weekly):
     first = weekly()
     complete(first)
 
-    results = run_in_threads(6, lambda: spawn_next_instance(task_id=first.pk))
+    results = run_in_threads(6, lambda i: spawn_next_instance(task_id=first.pk))
 
     assert len([result for result in results if result is not None]) == 1
     assert Task.objects.filter(parent=first).count() == 1
