@@ -1,7 +1,7 @@
 from django.contrib import admin
-from django.utils import timezone
 
-from .models import DeliveryState, ReminderDelivery
+from .models import ReminderDelivery
+from .services import deliveries_retry
 
 
 @admin.register(ReminderDelivery)
@@ -19,7 +19,5 @@ class ReminderDeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry sending now (failed or due deliveries)")
     def retry_now(self, request, queryset):
-        count = queryset.filter(state__in=[DeliveryState.FAILED, DeliveryState.DUE]).update(
-            state=DeliveryState.DUE, next_attempt_at=timezone.now(), attempts=0
-        )
-        self.message_user(request, f"{count} deliveries will be retried by the next sweep.")
+        count = deliveries_retry(list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{count} deliveries are due again and will be sent now.")

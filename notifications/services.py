@@ -34,6 +34,7 @@ from .models import DeliveryState, ReminderDelivery
 logger = logging.getLogger(__name__)
 
 SWEEP_JOB_NAME = "check-due-tasks"
+MISSED_DETAIL = "too late to remind by the time it was found"
 LAST_POLL_KEY = "notification:last_poll"
 
 
@@ -106,13 +107,24 @@ def register_sweep_job() -> None:
 # --- becoming due --------------------------------------------------------------------------
 
 
+def missed_before(now: dt.datetime) -> dt.datetime:
+    """Reminders older than this are too late to send (after an outage, or demo data)."""
+    return now - dt.timedelta(minutes=settings.REMINDER_MISSED_AFTER_MINUTES)
+
+
 @transaction.atomic
 def delivery_mark_due(delivery: ReminderDelivery) -> bool:
-    """scheduled → due, publishing ``reminder.due`` once; False if another caller won."""
+    """scheduled → due, publishing ``reminder.due`` once; False if another caller won.
+
+    A reminder found more than REMINDER_MISSED_AFTER_MINUTES late becomes missed instead,
+    whoever finds it first: the job firing late or the sweep.
+    """
     now = timezone.now()
-    won = ReminderDelivery.objects.filter(pk=delivery.pk, state=DeliveryState.SCHEDULED).update(
-        state=DeliveryState.DUE, due_at=now, next_attempt_at=now
-    )
+    scheduled = ReminderDelivery.objects.filter(pk=delivery.pk, state=DeliveryState.SCHEDULED)
+    if delivery.remind_at < missed_before(now):
+        scheduled.update(state=DeliveryState.MISSED, detail=MISSED_DETAIL)
+        return False
+    won = scheduled.update(state=DeliveryState.DUE, due_at=now, next_attempt_at=now)
     if won:
         task = Task.objects.get(pk=delivery.task_id)
         emit(
@@ -123,10 +135,34 @@ def delivery_mark_due(delivery: ReminderDelivery) -> bool:
     return bool(won)
 
 
+@transaction.atomic
+def deliveries_retry(delivery_ids: list[int]) -> int:
+    """An operator's "retry now": failed or waiting deliveries are due again and announced."""
+    now = timezone.now()
+    retried = 0
+    for delivery in ReminderDelivery.objects.filter(
+        pk__in=delivery_ids, state__in=[DeliveryState.FAILED, DeliveryState.DUE]
+    ).select_related("task"):
+        ReminderDelivery.objects.filter(pk=delivery.pk, state=delivery.state).update(
+            state=DeliveryState.DUE, due_at=now, next_attempt_at=now, attempts=0, last_error=""
+        )
+        emit(
+            EventType.REMINDER_DUE,
+            reminder_due_event(delivery.task, remind_at=delivery.remind_at),
+            partition_key=delivery.task_id,
+        )
+        retried += 1
+    return retried
+
+
 def reminder_job_fired(data: dict) -> bool:
     """The reminder job's callback; a trigger for a time the task no longer wants is stale."""
-    task = Task.objects.filter(pk=data.get("task_id")).first()
-    remind_at = parse_datetime(str(data.get("remind_at", "")))
+    try:
+        task = Task.objects.filter(pk=int(data.get("task_id"))).first()
+        remind_at = parse_datetime(str(data.get("remind_at", "")))
+    except (TypeError, ValueError):  # malformed job data: nothing to remind of
+        logger.warning("reminder job with malformed data ignored data=%s", data)
+        return False
     if not wants_reminder(task) or remind_at is None or task.remind_at != remind_at:
         logger.info("stale reminder trigger ignored data=%s", data)
         return False
@@ -299,7 +335,7 @@ def reminders_sweep(*, now: dt.datetime | None = None) -> SweepResult:
     """
     now = now or timezone.now()
     result = SweepResult()
-    missed_before = now - dt.timedelta(minutes=settings.REMINDER_MISSED_AFTER_MINUTES)
+    too_old = missed_before(now)
 
     # Tasks whose reminder is due but has no delivery row at all (served by the partial
     # index on pending reminders).
@@ -312,9 +348,13 @@ def reminders_sweep(*, now: dt.datetime | None = None) -> SweepResult:
         delivery_ensure(task)
         result.discovered += 1
 
+    # Never due in time, or due long ago with no send attempted (the pipeline was down).
+    # Deliveries being retried after an SMTP failure are not missed: they fail after
+    # REMINDER_MAX_ATTEMPTS; an operator's "retry now" sets due_at anew.
     result.missed = ReminderDelivery.objects.filter(
-        state__in=[DeliveryState.SCHEDULED, DeliveryState.DUE], remind_at__lt=missed_before
-    ).update(state=DeliveryState.MISSED, detail="too late to remind by the time it was found")
+        Q(state=DeliveryState.SCHEDULED, remind_at__lt=too_old)
+        | Q(state=DeliveryState.DUE, attempts=0, due_at__lt=too_old)
+    ).update(state=DeliveryState.MISSED, detail=MISSED_DETAIL)
 
     lease_expired = now - dt.timedelta(seconds=settings.REMINDER_SENDING_LEASE_SECONDS)
     result.released = ReminderDelivery.objects.filter(

@@ -225,3 +225,43 @@ def test_register_jobs_on_the_embedded_scheduler(db):
     job = ScheduledJob.objects.get(name=SWEEP)
     assert job.interval_seconds == 60
     assert job.data == {"type": "sweep"}
+
+
+# ------------------------------------------------------------- late jobs and retries
+
+
+def test_a_job_that_fires_long_after_its_time_marks_the_reminder_missed(smtp, alice):
+    """After an outage (or on the first start after the demo data) the job can fire first:
+    it is just as too late as when the sweep finds it."""
+    task = make_task(alice, title="Stand-up", due_date=soon(hours=-2), remind_at=soon(hours=-3))
+    relay_pending()  # the consumer schedules the (already past) job
+
+    assert DatabaseJobs().fire_due() == 1
+    relay_pending()
+
+    assert delivery(task).state == DeliveryState.MISSED
+    assert smtp.messages == []
+    assert outbox(EventType.REMINDER_DUE, task_id=task.pk) == []
+
+
+def test_retrying_an_old_failed_delivery_from_the_admin_sends_it(smtp, alice, admin_client):
+    task = make_task(
+        alice, title="Renew passport", due_date=soon(hours=1), remind_at=soon(minutes=-1)
+    )
+    relay_pending()
+    DatabaseJobs().fire_due()
+    found = delivery(task)
+    found.__class__.objects.filter(pk=found.pk).update(
+        state=DeliveryState.FAILED, attempts=5, due_at=soon(hours=-5), last_error="451"
+    )
+
+    response = admin_client.post(
+        "/admin/notifications/reminderdelivery/",
+        {"action": "retry_now", "_selected_action": [found.pk]},
+    )
+    assert response.status_code == 302
+    relay_pending()  # the new reminder.due reaches the consumer
+    services.reminders_sweep(now=timezone.now() + dt.timedelta(hours=2))
+
+    assert delivery(task).state == DeliveryState.SENT
+    assert len(smtp.messages) == 1
