@@ -115,8 +115,8 @@ def _apply_reminder_rules(task: Task, data: Mapping[str, Any]) -> None:
         raise ValidationError(
             {"remind_before": "Give either remind_at or remind_before, not both."}
         )
-    if "remind_at" in data and data["remind_at"] is not None:
-        task.remind_before = None
+    if "remind_at" in data and "remind_before" not in data:
+        task.remind_before = None  # an absolute time (or none at all) replaces the offset
     if task.remind_before is not None and task.due_date is not None:
         task.remind_at = wall_clock_minus(task.due_date, task.remind_before, task.timezone)
     elif "remind_before" in data and data["remind_before"] is None and "remind_at" not in data:
@@ -202,6 +202,7 @@ def task_update(*, task: Task, data: Mapping[str, Any]) -> tuple[Task, dict[str,
     if unknown:
         raise ValidationError({name: "Unknown field." for name in sorted(unknown)})
 
+    _lock_and_refresh(task)
     before = task_snapshot(task)
     old_tags = sorted(t.name for t in task.tags.all())
 
@@ -254,6 +255,17 @@ def task_update(*, task: Task, data: Mapping[str, Any]) -> tuple[Task, dict[str,
     if changes:
         _emit_task_changes(task, changes)
     return task, changes
+
+
+def _lock_and_refresh(task: Task) -> None:
+    """Lock the row and reload it, so concurrent updates apply one after the other.
+
+    Without this, two requests that loaded the same task would each write back every
+    column, the second undoing the first (a title edit silently reopening a completion).
+    """
+    Task.objects.select_for_update().filter(pk=task.pk).values_list("pk").first()
+    task.refresh_from_db()
+    getattr(task, "_prefetched_objects_cache", {}).pop("tags", None)
 
 
 def _emit_task_changes(task: Task, changes: dict[str, Change]) -> None:

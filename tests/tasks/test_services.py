@@ -535,3 +535,43 @@ def test_tag_names_resolve_ignoring_case_beyond_ascii(alice):
     make_task(alice, tags=["école"])
 
     assert list(Tag.objects.filter(user=alice).values_list("name", flat=True)) == ["École"]
+
+
+# --- concurrent edits ---------------------------------------------------------------------
+
+
+def test_updates_through_stale_copies_of_a_task_do_not_undo_each_other(alice):
+    task = services.task_create(user=alice, title="Original")
+    first, second = Task.objects.get(pk=task.pk), Task.objects.get(pk=task.pk)
+
+    services.task_update(task=first, data={"title": "Renamed"})
+    services.task_update(task=second, data={"priority": "high"})
+
+    stored = Task.objects.get(pk=task.pk)
+    assert (stored.title, stored.priority) == ("Renamed", "high")
+
+
+def test_editing_a_stale_copy_never_reopens_a_task_completed_meanwhile(alice):
+    task = services.task_create(user=alice, title="Ship it")
+    stale = Task.objects.get(pk=task.pk)
+    services.task_complete(task=Task.objects.get(pk=task.pk))
+
+    _, changes = services.task_update(task=stale, data={"title": "Ship it today"})
+
+    stored = Task.objects.get(pk=task.pk)
+    assert stored.completed is True
+    assert set(changes) == {"title"}
+
+
+def test_clearing_remind_at_also_clears_the_offset_it_came_from(alice):
+    task = services.task_create(
+        user=alice,
+        title="Call",
+        due_date=dt.datetime(2030, 1, 2, 9, tzinfo=dt.UTC),
+        remind_before=dt.timedelta(hours=1),
+    )
+    assert task.remind_at is not None
+
+    task, _ = services.task_update(task=task, data={"remind_at": None})
+
+    assert (task.remind_at, task.remind_before) == (None, None)
