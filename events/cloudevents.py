@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 
 from .payloads import json_value
-from .registry import EventType, cloudevent_type, event_type_from_cloudevent
+from .registry import REQUIRED_DATA, EventType, cloudevent_type, event_type_from_cloudevent
 
 CONTENT_TYPE = "application/cloudevents+json"
 REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type")
@@ -72,6 +72,10 @@ def parse_envelope(body: bytes | str | dict) -> CloudEvent:
             raise MalformedEvent("data is not JSON") from exc
     if not isinstance(data, dict):
         raise MalformedEvent("data is missing or not a JSON object")
+    for name, expected in REQUIRED_DATA[event_type].items():
+        value = data.get(name)
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise MalformedEvent(f"data.{name} is missing or not a {expected.__name__}")
     return CloudEvent(
         id=str(envelope["id"]),
         source=str(envelope["source"]),

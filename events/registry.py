@@ -15,6 +15,16 @@ class EventType(StrEnum):
     REMINDER_DUE = "reminder.due"
 
 
+#: What a consumer can rely on in each event's ``data`` (name -> type); an event without
+#: them can never be processed and is dropped.
+REQUIRED_DATA: dict[EventType, dict[str, type]] = {
+    EventType.TASK_CREATED: {"task_id": int, "user_id": int, "task_data": dict},
+    EventType.TASK_UPDATED: {"task_id": int, "user_id": int, "task_data": dict, "changes": dict},
+    EventType.TASK_COMPLETED: {"task_id": int, "user_id": int, "task_data": dict},
+    EventType.TASK_DELETED: {"task_id": int, "user_id": int},
+    EventType.REMINDER_DUE: {"task_id": int, "user_id": int, "remind_at": str},
+}
+
 CLOUDEVENT_TYPE_PREFIX = "com.tideline."
 CLOUDEVENT_TYPE_SUFFIX = ".v1"
 

@@ -183,6 +183,9 @@ MALFORMED = {
     "unknown-type": lambda e: {**e, "type": "com.tideline.task.exploded.v1"},
     "foreign-type": lambda e: {**e, "type": "com.dapr.event.sent"},
     "data-not-object": lambda e: {**e, "data": ["not", "an", "object"]},
+    "data-without-task-id": lambda e: {**e, "data": {"foo": 1}},
+    "task-id-not-a-number": lambda e: {**e, "data": {**e["data"], "task_id": "abc"}},
+    "task-id-a-boolean": lambda e: {**e, "data": {**e["data"], "task_id": True}},
 }
 
 
