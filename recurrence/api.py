@@ -11,6 +11,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from tasks.api.serializers import LocalDateTimeField
 from tasks.models import RecurrenceMode, validate_timezone
 
 from .describe import describe
@@ -30,15 +31,6 @@ class WallClockDateTimeField(serializers.DateTimeField):
     def to_representation(self, value):
         with timezone.override(value.tzinfo):
             return super().to_representation(value)
-
-
-class LocalDateTimeField(serializers.DateTimeField):
-    """Keeps a naive input naive, so the view reads it in the requested time zone."""
-
-    def enforce_timezone(self, value):
-        if timezone.is_naive(value):
-            return value
-        return super().enforce_timezone(value)
 
 
 class OccurrencesSerializer(serializers.Serializer):

@@ -129,6 +129,23 @@ def _check_parts(parts: dict[str, str]) -> None:
         raise ValidationError("BYSETPOS needs another BYxxx part to select from.")
 
 
+_PERIOD_DAYS = {
+    "MINUTELY": 1 / 1440,
+    "HOURLY": 1 / 24,
+    "DAILY": 1,
+    "WEEKLY": 7,
+    "MONTHLY": 31,
+    "YEARLY": 366,
+}
+_LATEST_START = dt.datetime(9990, 1, 1, tzinfo=dt.UTC)
+
+
+def search_horizon(parts: dict[str, str]) -> dt.timedelta:
+    """SEARCH_HORIZON, or three whole periods of a long INTERVAL."""
+    period = _PERIOD_DAYS[parts["FREQ"]] * int(parts.get("INTERVAL", "1"))
+    return max(SEARCH_HORIZON, dt.timedelta(days=3 * period))
+
+
 class _HorizonReached(Exception):
     """A bounded probe went past its horizon without finding an occurrence."""
 
@@ -164,13 +181,15 @@ def build_rrule(rule: str, dtstart: dt.datetime) -> du.rrule:
 def validate_rule(text: str, *, dtstart: dt.datetime | None = None) -> str:
     """Check a rule and return it normalised; ``ValidationError`` says what is wrong."""
     rule = normalise_rule(text)
-    parse_parts(rule)
+    parts = parse_parts(rule)
     start = dtstart or dt.datetime(2000, 1, 3, 9, 0, tzinfo=dt.UTC)
     if start.tzinfo is None:
         start = start.replace(tzinfo=dt.UTC)
     parsed = build_rrule(rule, start)
-    # Bounded existence check: look for one occurrence within SEARCH_HORIZON only.
-    horizon = start + SEARCH_HORIZON
+    # Bounded existence check: look for one occurrence within the horizon only, which
+    # grows with a long INTERVAL (FREQ=YEARLY;INTERVAL=31 first recurs after 31 years).
+    reach = search_horizon(parts)
+    horizon = start + reach if _LATEST_START - start > reach else _LATEST_START
     probe = parsed.replace(count=None, until=horizon)
     probe._scan_horizon = (horizon.year, horizon.month)
     try:

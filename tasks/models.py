@@ -28,6 +28,18 @@ def available_timezones() -> frozenset[str]:
     return _TIMEZONES
 
 
+#: Date-times outside these years are refused: converting them between zones would overflow.
+SUPPORTED_YEARS = (1000, 9000)
+
+
+def validate_supported_datetime(value) -> None:
+    if value is not None and not SUPPORTED_YEARS[0] <= value.year <= SUPPORTED_YEARS[1]:
+        raise ValidationError(
+            f"Enter a date between the years {SUPPORTED_YEARS[0]} and {SUPPORTED_YEARS[1]}.",
+            code="out_of_range",
+        )
+
+
 def validate_not_blank(value: str) -> None:
     if not value.strip():
         raise ValidationError("This field may not be blank.", code="blank")
@@ -165,7 +177,7 @@ class Task(models.Model):
         output_field=models.SmallIntegerField(),
         db_persist=True,
     )
-    due_date = models.DateTimeField(null=True, blank=True)
+    due_date = models.DateTimeField(null=True, blank=True, validators=[validate_supported_datetime])
     timezone = models.CharField(
         max_length=64, default=default_timezone, validators=[validate_timezone]
     )
@@ -206,7 +218,9 @@ class Task(models.Model):
         null=True, blank=True, help_text="The occurrence of its series this instance stands for."
     )
 
-    remind_at = models.DateTimeField(null=True, blank=True)
+    remind_at = models.DateTimeField(
+        null=True, blank=True, validators=[validate_supported_datetime]
+    )
     remind_before = models.DurationField(
         null=True, blank=True, help_text="Remind this long before the due date."
     )

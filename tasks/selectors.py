@@ -55,6 +55,8 @@ class DateOrDateTimeField(forms.CharField):
                 "Enter a date (2026-12-01) or an ISO 8601 date-time (2026-12-01T09:00:00Z).",
                 code="invalid",
             )
+        if not 1 < parsed.year < 9999:  # the bound is moved by up to a day and a zone
+            raise ValidationError("Enter a date between the years 2 and 9998.", code="invalid")
         return parsed
 
 

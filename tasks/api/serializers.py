@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model, password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -10,7 +11,15 @@ from rest_framework import serializers
 from recurrence.describe import describe
 from recurrence.series import effective_rule
 
-from ..models import TASK_SYSTEM_FIELDS, Category, Profile, Tag, Task, validate_timezone
+from ..models import (
+    TASK_SYSTEM_FIELDS,
+    Category,
+    Profile,
+    Tag,
+    Task,
+    validate_supported_datetime,
+    validate_timezone,
+)
 
 
 class StrictFieldsMixin:
@@ -29,6 +38,10 @@ class StrictFieldsMixin:
 
 class LocalDateTimeField(serializers.DateTimeField):
     """Keeps a naive input naive: the service reads it in the task's own time zone."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validators", [validate_supported_datetime])
+        super().__init__(**kwargs)
 
     def enforce_timezone(self, value):
         if timezone.is_naive(value):
@@ -152,7 +165,10 @@ class RegisterSerializer(StrictFieldsMixin, serializers.Serializer):
 
     def validate(self, attrs):
         user = get_user_model()(username=attrs["username"], email=attrs["email"])
-        password_validation.validate_password(attrs["password"], user)
+        try:
+            password_validation.validate_password(attrs["password"], user)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"password": exc.messages}) from exc
         return attrs
 
 

@@ -156,3 +156,23 @@ def test_a_rule_and_a_preset_together_are_a_400(api):
 
     assert response.status_code == 400
     assert "recurrence_rule" in response.json()
+
+
+@pytest.mark.parametrize("rule", ["FREQ=YEARLY;INTERVAL=31", "FREQ=MONTHLY;INTERVAL=400"])
+def test_a_long_interval_is_a_valid_rule(api, rule):
+    response = api.post(
+        "/api/recurrence/preview/",
+        {"rule": rule, "due_date": "2030-01-01T09:00:00", "timezone": "UTC", "count": 2},
+    )
+
+    assert response.status_code == 200, response.json()
+    assert len(response.json()["occurrences"]) == 2
+
+
+def test_a_preview_start_beyond_the_supported_years_is_400(api):
+    response = api.post(
+        "/api/recurrence/preview/", {"rule": "FREQ=DAILY", "due_date": "9990-01-01T09:00:00Z"}
+    )
+
+    assert response.status_code == 400
+    assert "due_date" in response.json()

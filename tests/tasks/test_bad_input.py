@@ -325,3 +325,38 @@ def test_service_validation_errors_become_400s_naming_the_field(error, expected)
 
     assert response.status_code == 400
     assert response.data == expected
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"due_date": "9999-12-31T23:00:00", "timezone": "America/New_York"}, "due_date"),
+        ({"due_date": "0001-01-01T00:30:00", "timezone": "Asia/Tokyo"}, "due_date"),
+        ({"remind_at": "9999-12-31T23:00:00"}, "remind_at"),
+    ],
+)
+def test_a_date_too_far_out_to_convert_between_zones_is_400(api, alice, payload, field):
+    response = api.post("/api/tasks/", {"title": "Far out", **payload})
+
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not Task.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "query", ["due_before=9999-12-31", "due_after=9999-12-31T23:00:00", "due_before=0001-01-01"]
+)
+def test_a_date_filter_at_the_end_of_the_calendar_is_400(api, alice, query):
+    response = api.get(f"/api/tasks/?{query}")
+
+    assert response.status_code == 400
+    assert query.split("=")[0] in response.json()
+
+
+def test_a_weak_password_is_400_naming_password(anon_api, db):
+    response = anon_api.post(
+        "/api/auth/register/", {"username": "zed", "email": "zed@example.com", "password": "123"}
+    )
+
+    assert response.status_code == 400
+    assert "password" in response.json()
