@@ -17,7 +17,10 @@ from .engine import (
     upcoming,
 )
 from .models import RecurrenceSeries
-from .rules import preset_rule
+from .rules import normalise_rule, parse_parts, preset_rule
+
+#: Task fields that make a different rule (as opposed to moving the series in time).
+RULE_FIELDS = {"recurrence_rule", "recurrence_type", "recurrence_interval", "recurrence_mode"}
 
 #: Task fields whose change re-anchors the series on the edited pending instance.
 SERIES_FIELDS = (
@@ -63,7 +66,8 @@ def series_follow_edit(task, changed_fields: set[str]) -> None:
     """An edit of a pending instance's recurrence applies from that instance on.
 
     Clearing the recurrence ("stop repeating") ends the series; any other change to the
-    rule, mode, zone or due date starts a new series anchored on this instance.
+    rule, mode, zone or due date starts a new series anchored on this instance. When only
+    the due date or zone moved, the new series continues the old one's COUNT.
     """
     if task.completed or not changed_fields & set(SERIES_FIELDS):
         return
@@ -78,6 +82,19 @@ def series_follow_edit(task, changed_fields: set[str]) -> None:
         return
     series_end(previous)
     series_start(task)
+    if previous is not None and not changed_fields & RULE_FIELDS:
+        _continue_count(task.series, previous)
+
+
+def _continue_count(series: RecurrenceSeries, previous: RecurrenceSeries) -> None:
+    """A moved instance is not a new series: the instances before it still count."""
+    earlier = previous.instances_created - 1
+    series.instances_created = previous.instances_created
+    parts = parse_parts(normalise_rule(series.rule))
+    if series.mode == "schedule" and "COUNT" in parts and earlier:
+        parts["COUNT"] = str(max(1, int(parts["COUNT"]) - earlier))
+        series.rule = ";".join(f"{name}={value}" for name, value in parts.items())
+    series.save(update_fields=["instances_created", "rule"])
 
 
 def next_occurrence(task, *, completed_at: dt.datetime) -> dt.datetime | None:

@@ -3,12 +3,15 @@ deleting an instance keeps the rest, and an exhausted rule marks the series ende
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from events.models import OutboxEvent
 from recurrence.models import RecurrenceSeries
 from tasks.models import Task
 from tasks.services import task_delete, task_reopen, task_update
+from tests.factories import make_task
 from tests.recurrence.helpers import (
     NEW_YORK,
     at,
@@ -188,3 +191,23 @@ def test_reopening_and_completing_the_last_instance_spawns_nothing(daily):
 
     assert complete_and_relay(second) is None
     assert Task.objects.count() == 2
+
+
+@pytest.mark.parametrize("mode", ["schedule", "completion"])
+def test_moving_an_instance_later_keeps_the_series_count(alice, mode):
+    """A one-hour "snooze" of the second of three instances does not add a fourth."""
+    first = make_task(
+        alice,
+        title="Three times",
+        due_date=dt.datetime(2030, 1, 1, 9, 0),
+        timezone="UTC",
+        recurrence_rule="FREQ=DAILY;COUNT=3",
+        recurrence_mode=mode,
+    )
+    second = complete_and_relay(first, when=dt.datetime(2030, 1, 1, 9, 30, tzinfo=dt.UTC))
+    second, _ = task_update(task=second, data={"due_date": second.due_date + dt.timedelta(hours=1)})
+
+    third = complete_and_relay(second, when=second.due_date)
+    assert third is not None
+    assert complete_and_relay(third, when=third.due_date) is None
+    assert Task.objects.filter(user=alice).count() == 3
