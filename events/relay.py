@@ -82,6 +82,34 @@ def claim_batch(*, batch_size: int | None = None) -> tuple[str, list[OutboxEvent
     return token, list(OutboxEvent.objects.filter(locked_by=token, state=OutboxState.PENDING))
 
 
+class Lease:
+    """The rows a relay claimed, renewed while it works through them.
+
+    A batch can take longer than the lease (slow handlers in-process, a slow sidecar); every
+    third of the lease it is extended, and a row whose lease already ran out (so another
+    relay may have claimed it) is reported as no longer ours and is not sent.
+    """
+
+    def __init__(self, token: str, rows: list[OutboxEvent]) -> None:
+        self.token = token
+        self.seconds = settings.OUTBOX_LEASE_SECONDS
+        self.renewed = time.monotonic()
+        self.mine = {row.seq for row in rows}
+
+    def still_mine(self, row: OutboxEvent) -> bool:
+        if time.monotonic() - self.renewed > self.seconds / 3:
+            now = timezone.now()
+            ours = OutboxEvent.objects.filter(locked_by=self.token, locked_until__gt=now)
+            ours.update(locked_until=now + dt.timedelta(seconds=self.seconds))
+            self.mine = set(
+                OutboxEvent.objects.filter(locked_by=self.token, locked_until__gt=now).values_list(
+                    "seq", flat=True
+                )
+            )
+            self.renewed = time.monotonic()
+        return row.seq in self.mine
+
+
 def relay_once(*, transport=None, batch_size: int | None = None) -> RelayStats:
     """Claim one batch, publish it and record each row's outcome."""
     stats = RelayStats()
@@ -90,7 +118,7 @@ def relay_once(*, transport=None, batch_size: int | None = None) -> RelayStats:
         return stats
     transport = transport or get_transport()
     started = time.monotonic()
-    outcomes = transport.publish(rows)
+    outcomes = transport.publish(rows, still_mine=Lease(token, rows).still_mine)
     duration_ms = int((time.monotonic() - started) * 1000 / len(rows))
     now = timezone.now()
     common = dict(
@@ -116,7 +144,7 @@ def relay_once(*, transport=None, batch_size: int | None = None) -> RelayStats:
             )
     for row in rows:
         outcome = outcomes[row.seq]
-        if outcome.delivered:
+        if outcome.delivered or outcome.lease_lost:
             continue
         mine = OutboxEvent.objects.filter(seq=row.seq, locked_by=token)
         log_args = (row.id, row.event_type, row.topic, row.attempts + 1, outcome.error)

@@ -22,9 +22,15 @@ class Outcome:
     delivered: bool
     permanent: bool = False
     error: str = ""
+    lease_lost: bool = False  # not sent: the row's lease ran out and another relay has it
 
 
 DELIVERED = Outcome(delivered=True)
+LEASE_LOST = Outcome(delivered=False, lease_lost=True)
+
+
+def _always_mine(row) -> bool:
+    return True
 
 
 class DaprTransport:
@@ -32,17 +38,20 @@ class DaprTransport:
 
     name = "dapr"
 
-    def publish(self, rows) -> dict[int, Outcome]:
+    def publish(self, rows, still_mine=_always_mine) -> dict[int, Outcome]:
+        """Publish ``rows``; ``still_mine(row)`` is asked before each send (lease check)."""
         outcomes: dict[int, Outcome] = {}
         by_topic = defaultdict(list)
         for row in rows:
             by_topic[row.topic].append(row)
         for topic, topic_rows in by_topic.items():
-            if settings.DAPR_BULK_PUBLISH and len(topic_rows) > 1:
-                outcomes.update(self._publish_bulk(topic, topic_rows))
+            mine = [row for row in topic_rows if still_mine(row)]
+            outcomes.update({row.seq: LEASE_LOST for row in topic_rows if row not in mine})
+            if settings.DAPR_BULK_PUBLISH and len(mine) > 1:
+                outcomes.update(self._publish_bulk(topic, mine))
             else:
-                for row in topic_rows:
-                    outcomes[row.seq] = self._publish_one(row)
+                for row in mine:
+                    outcomes[row.seq] = self._publish_one(row) if still_mine(row) else LEASE_LOST
         return outcomes
 
     def _publish_one(self, row) -> Outcome:
@@ -98,11 +107,14 @@ class InProcessTransport:
 
     name = "in-process"
 
-    def publish(self, rows) -> dict[int, Outcome]:
+    def publish(self, rows, still_mine=_always_mine) -> dict[int, Outcome]:
         from .dispatch import DeliveryStatus, deliver
 
         outcomes = {}
         for row in rows:
+            if not still_mine(row):  # a slow handler outlived the lease: not ours any more
+                outcomes[row.seq] = LEASE_LOST
+                continue
             status = deliver(row.topic, build_envelope(row))
             if status == DeliveryStatus.RETRY:
                 outcomes[row.seq] = Outcome(delivered=False, error="a consumer asked to retry")

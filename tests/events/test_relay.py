@@ -554,3 +554,25 @@ def test_two_relays_at_once_never_publish_a_row_twice(alice, fake_dapr):
     for row in rows():
         by_key[(row.topic, row.partition_key)].append(position[str(row.id)])
     assert all(p == sorted(p) for p in by_key.values())
+
+
+def test_a_batch_that_outlives_its_lease_does_not_send_rows_another_relay_took(alice):
+    """The lease is renewed as a slow batch goes; a row whose lease ran out and which another
+    relay claimed meanwhile is left to that relay, not sent a second time."""
+    import time
+
+    from events.relay import Lease, claim_batch
+
+    make_task(alice, title="One")
+    make_task(alice, title="Two")
+    token, claimed = claim_batch()
+    lease = Lease(token, claimed)
+    lease.renewed = time.monotonic() - 60  # the batch has been busy for a minute
+    stolen = claimed[-1]
+    OutboxEvent.objects.filter(seq=stolen.seq).update(
+        locked_by="another-relay", locked_until=timezone.now() + dt.timedelta(seconds=30)
+    )
+
+    assert [lease.still_mine(row) for row in claimed] == [True] * (len(claimed) - 1) + [False]
+    renewed = OutboxEvent.objects.filter(locked_by=token)
+    assert all(row.locked_until > timezone.now() + dt.timedelta(seconds=20) for row in renewed)
