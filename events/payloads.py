@@ -40,7 +40,7 @@ def task_data(task) -> dict[str, Any]:
         "due_date": json_value(task.due_date),
         "timezone": task.timezone,
         "category": task.category_id,
-        "tags": sorted((tag.name for tag in task.tags.all()), key=str.casefold),
+        "tags": task.tag_names(),
         "recurrence_rule": task.recurrence_rule,
         "recurrence_type": task.recurrence_type,
         "recurrence_interval": task.recurrence_interval,

@@ -72,7 +72,7 @@ def task_tags_changed_outside_services(sender, instance, action, reverse, pk_set
         return
     if action in ("pre_add", "pre_remove", "pre_clear"):
         tasks = _affected_tasks(instance, reverse, pk_set, action)
-        instance._tags_before_change = {task.pk: _tag_names(task) for task in tasks}
+        instance._tags_before_change = {task.pk: task.tag_names() for task in tasks}
         return
     if action not in ("post_add", "post_remove", "post_clear"):
         return
@@ -81,7 +81,7 @@ def task_tags_changed_outside_services(sender, instance, action, reverse, pk_set
     before = getattr(instance, "_tags_before_change", {})
     with transaction.atomic():
         for task in Task.objects.filter(pk__in=before):
-            old, new = before[task.pk], _tag_names(task)
+            old, new = before[task.pk], task.tag_names()
             if old == new:
                 continue
             emit(
@@ -89,10 +89,6 @@ def task_tags_changed_outside_services(sender, instance, action, reverse, pk_set
                 task_event(task, changes=changes_data({"tags": Change(old, new)})),
                 partition_key=task.pk,
             )
-
-
-def _tag_names(task: Task) -> list[str]:
-    return sorted(tag.name for tag in task.tags.all())
 
 
 def _affected_tasks(instance, reverse: bool, pk_set, action: str) -> list[Task]:

@@ -271,6 +271,10 @@ class Task(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def tag_names(self) -> list[str]:
+        """The task's tag names in a stable order (uses prefetched tags when present)."""
+        return sorted((tag.name for tag in self.tags.all()), key=str.casefold)
+
     @property
     def has_recurrence(self) -> bool:
         return bool(self.recurrence_rule) or self.recurrence_type != RecurrenceType.NONE

@@ -112,19 +112,24 @@ def tags_resolve(*, user, names: Iterable[str]) -> list[Tag]:
 def _apply_reminder_rules(task: Task, data: Mapping[str, Any]) -> None:
     """Derive ``remind_at`` from ``remind_before``; reject giving both."""
     if data.get("remind_at") is not None and data.get("remind_before") is not None:
-        raise ValidationError(
-            {"remind_before": "Give either remind_at or remind_before, not both."}
+        derived = (
+            wall_clock_minus(task.due_date, data["remind_before"], task.timezone)
+            if task.due_date is not None
+            else None
         )
+        # A task read and sent back whole (a PUT) carries the remind_at derived from its
+        # offset: that is one reminder, not two. Any other remind_at is a contradiction.
+        if localize(data["remind_at"], task.timezone) != derived:
+            raise ValidationError(
+                {"remind_before": "Give either remind_at or remind_before, not both."}
+            )
+        data = {k: v for k, v in data.items() if k != "remind_at"}
     if "remind_at" in data and "remind_before" not in data:
         task.remind_before = None  # an absolute time (or none at all) replaces the offset
     if task.remind_before is not None and task.due_date is not None:
         task.remind_at = wall_clock_minus(task.due_date, task.remind_before, task.timezone)
     elif "remind_before" in data and data["remind_before"] is None and "remind_at" not in data:
         task.remind_at = None
-
-
-def _apply_recurrence_rules(task: Task) -> None:
-    validate_task_recurrence(task)
 
 
 def task_snapshot(task: Task) -> dict[str, Any]:
@@ -182,7 +187,7 @@ def task_create(
         task.completed = True
         task.completed_at = timezone.now()
     _apply_reminder_rules(task, {"remind_at": remind_at, "remind_before": remind_before})
-    _apply_recurrence_rules(task)
+    validate_task_recurrence(task)
     task.full_clean()
     if series is not None:  # a spawned instance joins its series
         task.series, task.occurrence = series, occurrence
@@ -204,7 +209,7 @@ def task_update(*, task: Task, data: Mapping[str, Any]) -> tuple[Task, dict[str,
 
     _lock_and_refresh(task)
     before = task_snapshot(task)
-    old_tags = sorted(t.name for t in task.tags.all())
+    old_tags = task.tag_names()
 
     tz_name = data.get("timezone", task.timezone)
     for field in TASK_EDITABLE_FIELDS:
@@ -230,7 +235,7 @@ def task_update(*, task: Task, data: Mapping[str, Any]) -> tuple[Task, dict[str,
         _apply_reminder_rules(task, reminder_inputs)
     if task.remind_at != before["remind_at"]:
         task.reminder_sent = False
-    _apply_recurrence_rules(task)
+    validate_task_recurrence(task)
     task.full_clean()
 
     after = task_snapshot(task)
@@ -247,9 +252,10 @@ def task_update(*, task: Task, data: Mapping[str, Any]) -> tuple[Task, dict[str,
             task.save()
         if "tags" in data:
             new_tags = tags_resolve(user=task.user, names=data["tags"])
-            if sorted(t.name for t in new_tags) != old_tags:
+            new_names = sorted((t.name for t in new_tags), key=str.casefold)
+            if new_names != old_tags:
                 task.tags.set(new_tags)
-                changes["tags"] = Change(old_tags, sorted(t.name for t in new_tags))
+                changes["tags"] = Change(old_tags, new_names)
                 if len(changes) == 1:
                     task.save(update_fields=["updated_at"])
     if changes:
@@ -376,10 +382,6 @@ def tag_create(*, user, name: str) -> Tag:
     return tag
 
 
-def _tag_names_of(task: Task) -> list[str]:
-    return sorted(t.name for t in task.tags.all())
-
-
 @transaction.atomic
 def tag_update(*, tag: Tag, data: Mapping[str, Any]) -> Tag:
     old_name = tag.name
@@ -390,8 +392,8 @@ def tag_update(*, tag: Tag, data: Mapping[str, Any]) -> Tag:
         task_ids = list(tag.tasks.values_list("pk", flat=True))
 
         def renamed(task: Task) -> dict[str, Change]:
-            new = _tag_names_of(task)
-            old = sorted(old_name if name == tag.name else name for name in new)
+            new = task.tag_names()
+            old = sorted((old_name if n == tag.name else n for n in new), key=str.casefold)
             return {"tags": Change(old, new)}
 
         _emit_updated_for(task_ids, renamed)
@@ -407,8 +409,8 @@ def tag_delete(*, tag: Tag) -> None:
         tag.delete()
 
     def untagged(task: Task) -> dict[str, Change]:
-        new = _tag_names_of(task)
-        return {"tags": Change(sorted([*new, name]), new)}
+        new = task.tag_names()
+        return {"tags": Change(sorted([*new, name], key=str.casefold), new)}
 
     _emit_updated_for(task_ids, untagged)
 

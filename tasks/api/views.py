@@ -35,17 +35,6 @@ def _task_kwargs(validated: dict) -> dict:
     return data
 
 
-def _drop_derived_remind_at(task: Task, data: dict) -> dict:
-    """A task read with GET and sent back in a PUT carries both ``remind_before`` and the
-    ``remind_at`` derived from it; an unchanged ``remind_at`` there is not a second reminder."""
-    if data.get("remind_before") is None or data.get("remind_at") is None:
-        return data
-    tz_name = data.get("timezone", task.timezone)
-    if services.localize(data["remind_at"], tz_name) == task.remind_at:
-        data.pop("remind_at")
-    return data
-
-
 @extend_schema_view(
     list=extend_schema(summary="List your tasks, filtered and sorted"),
     create=extend_schema(summary="Create a task"),
@@ -69,8 +58,9 @@ class TaskViewSet(viewsets.ModelViewSet):
         )
 
     def perform_update(self, serializer):
-        data = _drop_derived_remind_at(serializer.instance, dict(serializer.validated_data))
-        serializer.instance, _ = services.task_update(task=serializer.instance, data=data)
+        serializer.instance, _ = services.task_update(
+            task=serializer.instance, data=dict(serializer.validated_data)
+        )
 
     def perform_destroy(self, instance):
         services.task_delete(task=instance)
