@@ -292,3 +292,32 @@ class Task(models.Model):
             errors["remind_at"] = "The reminder cannot be after the due date."
         if errors:
             raise ValidationError(errors)
+
+
+class SavedView(models.Model):
+    """A named filter and sort of the task list, shown in the sidebar.
+
+    ``filters`` holds ``GET /api/tasks/`` query parameters (e.g. ``{"view": "today",
+    "priority": "high,urgent", "ordering": "-priority"}``), checked by the task FilterSet.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    name = models.CharField(max_length=100, validators=[validate_not_blank])
+    filters = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = [Lower("name"), "id"]
+        constraints = [
+            models.UniqueConstraint(
+                "user",
+                Lower("name"),
+                name="saved_view_name_unique_per_user",
+                violation_error_message="You already have a view with this name.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -5,20 +5,56 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db import models
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from .models import Category, Priority, Task
+from .models import Category, Priority, SavedView, Tag, Task
 
 SORT_FIELDS = ("created_at", "due_date", "priority", "title", "updated_at")
 DEFAULT_SORT = ("created_at", "desc")
 ORDERING_CHOICES = [(f, f) for f in SORT_FIELDS] + [(f"-{f}", f"-{f}") for f in SORT_FIELDS]
+
+
+class SmartView(models.TextChoices):
+    """The sidebar's built-in views, also the API's ``view`` filter."""
+
+    TODAY = "today", "Today"
+    UPCOMING = "upcoming", "Upcoming"
+    OVERDUE = "overdue", "Overdue"
+    ALL = "all", "All"
+    COMPLETED = "completed", "Completed"
+
+
+#: Upcoming covers today and the next 13 days, in the user's time zone.
+UPCOMING_DAYS = 14
+
+
+def local_midnight(day: dt.date, zone: zoneinfo.ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=zone)
+
+
+def smart_view_q(view: str, *, now: dt.datetime, zone: zoneinfo.ZoneInfo) -> Q:
+    """The condition of a smart view; days are the user's local days."""
+    today = now.astimezone(zone).date()
+    pending = Q(completed=False)
+    if view == SmartView.TODAY:  # due today, or overdue
+        return pending & Q(due_date__lt=local_midnight(today + dt.timedelta(days=1), zone))
+    if view == SmartView.UPCOMING:
+        end = local_midnight(today + dt.timedelta(days=UPCOMING_DAYS), zone)
+        return pending & Q(due_date__gte=local_midnight(today, zone), due_date__lt=end)
+    if view == SmartView.OVERDUE:
+        return pending & Q(due_date__lt=now)
+    if view == SmartView.COMPLETED:
+        return Q(completed=True)
+    return pending
 
 
 def task_ordering(sort_by: str, descending: bool) -> list:
@@ -35,6 +71,16 @@ def task_ordering(sort_by: str, descending: bool) -> list:
     if descending:
         return [key.desc(nulls_last=nulls_last), F("id").desc()]
     return [key.asc(nulls_last=nulls_last), F("id").asc()]
+
+
+def user_timezone(user) -> zoneinfo.ZoneInfo:
+    """The user's profile time zone (the site's default without a profile)."""
+    profile = getattr(user, "profile", None)
+    name = profile.timezone if profile else None
+    try:
+        return zoneinfo.ZoneInfo(name) if name else timezone.get_default_timezone()
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return timezone.get_default_timezone()
 
 
 class DateOrDateTimeField(forms.CharField):
@@ -150,6 +196,12 @@ class TaskFilterSet(django_filters.FilterSet):
     overdue = StrictBooleanFilter(method="filter_overdue")
     has_due_date = StrictBooleanFilter(field_name="due_date", lookup_expr="isnull", exclude=True)
     has_recurrence = StrictBooleanFilter(method="filter_has_recurrence")
+    view = django_filters.ChoiceFilter(
+        choices=SmartView.choices,
+        method="filter_view",
+        help_text="A smart view: today (due today or overdue), upcoming (next 14 days), "
+        "overdue, all (pending) or completed. Days are your profile's time zone's.",
+    )
     search = django_filters.CharFilter(
         method="filter_search", help_text="Words that must all appear in title or description."
     )
@@ -167,17 +219,15 @@ class TaskFilterSet(django_filters.FilterSet):
 
     def user_timezone(self) -> zoneinfo.ZoneInfo:
         request = self.request
-        name = None
         if request is not None and request.user.is_authenticated:
-            profile = getattr(request.user, "profile", None)
-            name = profile.timezone if profile else None
-        try:
-            return zoneinfo.ZoneInfo(name) if name else timezone.get_default_timezone()
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            return timezone.get_default_timezone()
+            return user_timezone(request.user)
+        return timezone.get_default_timezone()
 
     def noop(self, qs, name, value):
         return qs
+
+    def filter_view(self, qs, name, value):
+        return qs.filter(smart_view_q(value, now=timezone.now(), zone=self.user_timezone()))
 
     def filter_status(self, qs, name, value):
         return qs.filter(completed=(value == "completed"))
@@ -238,3 +288,89 @@ def task_list(*, user, filters: Mapping[str, str] | None = None, request=None) -
 def task_get(*, user, task_id: int) -> Task:
     """The user's task or ``Task.DoesNotExist`` (another user's task does not exist)."""
     return Task.objects.for_user(user).with_relations().get(pk=task_id)
+
+
+@dataclass(frozen=True)
+class Sidebar:
+    """What the web app's sidebar shows: view counts, categories, tags, saved views."""
+
+    counts: dict[str, int]
+    categories: list[Category]
+    tags: list[Tag]
+    saved_views: list[SavedView]
+
+
+def sidebar_get(*, user, now: dt.datetime | None = None) -> Sidebar:
+    """Four queries whatever the number of tasks, categories, tags or views."""
+    now = now or timezone.now()
+    zone = user_timezone(user)
+    counts = Task.objects.for_user(user).aggregate(
+        **{view: Count("pk", filter=smart_view_q(view, now=now, zone=zone)) for view in SmartView}
+    )
+    return Sidebar(
+        counts=counts,
+        categories=list(category_list_with_counts(user=user)),
+        tags=list(tag_list_with_counts(user=user)),
+        saved_views=list(SavedView.objects.filter(user=user)),
+    )
+
+
+def category_list_with_counts(*, user) -> QuerySet[Category]:
+    """The user's categories by name, each with ``task_count`` (all) and ``pending_count``."""
+    return (
+        Category.objects.filter(user=user)
+        .annotate(
+            task_count=Count("tasks"),
+            pending_count=Count("tasks", filter=Q(tasks__completed=False)),
+        )
+        .order_by(Lower("name"), "id")
+    )
+
+
+def tag_list_with_counts(*, user) -> QuerySet[Tag]:
+    """The user's tags by name, each with ``task_count`` (all) and ``pending_count``."""
+    return (
+        Tag.objects.filter(user=user)
+        .annotate(
+            task_count=Count("tasks"),
+            pending_count=Count("tasks", filter=Q(tasks__completed=False)),
+        )
+        .order_by(Lower("name"), "id")
+    )
+
+
+#: How many earlier instances of a series the task page lists.
+SERIES_HISTORY_LIMIT = 20
+
+
+def task_page_context(*, task: Task) -> dict:
+    """Everything the task page shows: the rule in words, the series around this instance
+    (earlier instances with their completions, the next occurrences) and the reminder's
+    delivery status. A fixed number of queries whatever the series' length."""
+    from recurrence.describe import describe
+    from recurrence.series import effective_rule, task_upcoming
+
+    rule = effective_rule(task)
+    earlier: list[Task] = []
+    upcoming: list[dt.datetime] = []
+    if task.series_id is not None:
+        earlier = list(
+            Task.objects.filter(series_id=task.series_id, user_id=task.user_id)
+            .exclude(pk=task.pk)
+            .filter(Q(occurrence__lt=task.occurrence) if task.occurrence else Q(completed=True))
+            .order_by(F("occurrence").desc(nulls_last=True), "-id")[:SERIES_HISTORY_LIMIT]
+        )
+    if rule and not task.completed:
+        upcoming = [when for when in task_upcoming(task, count=6) if when != task.due_date][:5]
+    delivery = task.deliveries.order_by("-remind_at").first() if task.remind_at else None
+    return {
+        "task": task,
+        "recurrence": describe(rule) if rule else "",
+        "rule": rule,
+        "earlier_instances": earlier,
+        "next_occurrences": upcoming,
+        "delivery": delivery,
+        "spawned": Task.objects.filter(parent=task, user_id=task.user_id).first()
+        if task.completed and rule
+        else None,
+    }

@@ -45,11 +45,14 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django_htmx",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "tasks",
     "events",
     "notifications",
@@ -58,12 +61,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 ROOT_URLCONF = "todo_project.urls"
@@ -78,6 +83,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "tasks.context_processors.sidebar",
             ],
         },
     },
@@ -119,8 +125,26 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))
-LOGIN_URL = "/api-auth/login/"
+# WhiteNoise serves static files in every mode (runserver, gunicorn, DEBUG on or off). With
+# STATIC_MANIFEST on, run `manage.py collectstatic` first (into STATIC_ROOT): files get
+# hashed names and are cached forever; off, they are served straight from the apps' static/.
+STATIC_MANIFEST = env.bool("STATIC_MANIFEST", default=False)
+STATIC_ROOT = env.str("STATIC_ROOT", default="") or (
+    str(VAR_DIR / "static") if STATIC_MANIFEST else None
+)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
 
 # --- E-mail ----------------------------------------------------------------------------
 EMAIL_BACKEND = env.str(
@@ -162,6 +186,9 @@ REST_FRAMEWORK = {
 }
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
 API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=200)
+#: Tasks per page (and per "load more") in the web app.
+WEB_PAGE_SIZE = env.int("WEB_PAGE_SIZE", default=50)
+QUICK_ADD_DEFAULT_TIME = env.str("QUICK_ADD_DEFAULT_TIME", default="09:00")  # HH:MM
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tideline API",
@@ -169,6 +196,10 @@ SPECTACULAR_SETTINGS = {
     "recurrence and reminders.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and ReDoc come from drf-spectacular-sidecar: the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "PriorityEnum": "tasks.models.Priority",

@@ -1,0 +1,102 @@
+"""Template helpers for the web app: dates in the viewer's zone, relative due labels."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+from django import template
+from django.utils import timezone
+
+register = template.Library()
+
+
+@register.filter
+def get(mapping, key):
+    """``{{ counts|get:"today" }}``: a dictionary value by key."""
+    return mapping.get(key) if mapping else None
+
+
+def _time(local: dt.datetime) -> str:
+    return f"{local:%H:%M}"
+
+
+@register.filter
+def due_label(value: dt.datetime | None) -> str:
+    """Today 18:00, Tomorrow 09:00, Friday 09:00, Yesterday, 3 Dec, 3 Dec 2027 (viewer's zone)."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    today = timezone.localdate()
+    days = (local.date() - today).days
+    if days == 0:
+        day = "Today"
+    elif days == 1:
+        day = "Tomorrow"
+    elif days == -1:
+        day = "Yesterday"
+    elif 1 < days < 7:
+        day = f"{local:%A}"
+    else:
+        day = f"{local.day} {local:%b}" + (f" {local.year}" if local.year != today.year else "")
+    return f"{day} {_time(local)}"
+
+
+@register.filter
+def is_overdue(task) -> bool:
+    return bool(task.due_date and not task.completed and task.due_date < timezone.now())
+
+
+@register.filter
+def in_zone(value: dt.datetime | None, zone_name: str) -> dt.datetime | None:
+    """The instant as wall-clock time in ``zone_name`` (for ``|date`` to format)."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(zoneinfo.ZoneInfo(zone_name))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return value
+
+
+@register.simple_tag
+def viewer_zone() -> str:
+    """The name of the zone the page shows times in (the viewer's profile zone)."""
+    return timezone.get_current_timezone_name()
+
+
+@register.filter
+def priority_p(priority: str) -> str:
+    """Todoist's notation: urgent is p1, low is p4."""
+    return {"urgent": "p1", "high": "p2", "medium": "p3", "low": "p4"}.get(priority, "")
+
+
+@register.simple_tag
+def priority_choices() -> list[tuple[str, str]]:
+    """Most urgent first, as people pick them."""
+    from ..models import Priority
+
+    return list(reversed(Priority.choices))
+
+
+@register.filter
+def recurrence_words(task) -> str:
+    """The task's rule in words: "every 2 weeks on Monday and Friday"."""
+    from recurrence.describe import describe
+    from recurrence.series import effective_rule
+
+    rule = effective_rule(task)
+    return describe(rule) if rule else ""
+
+
+@register.filter
+def duration_words(value: dt.timedelta | None) -> str:
+    """1 day, 2 hours, 30 minutes."""
+    if value is None:
+        return ""
+    seconds = int(value.total_seconds())
+    parts = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {unit}{'s' if count != 1 else ''}")
+    return ", ".join(parts) or f"{seconds} seconds"
