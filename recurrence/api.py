@@ -11,12 +11,12 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tasks.api.serializers import LocalDateTimeField
+from tasks.api.serializers import LocalDateTimeField, StrictFieldsMixin
 from tasks.models import RecurrenceMode, validate_timezone
 
 from .describe import describe
-from .engine import to_local_naive, upcoming
-from .rules import validate_rule
+from .engine import recurrence_preview
+from .rules import normalise_rule
 
 MAX_PREVIEW = 50
 
@@ -42,7 +42,7 @@ class OccurrencesSerializer(serializers.Serializer):
         return describe(obj["rule"]) if obj["rule"] else ""
 
 
-class PreviewSerializer(serializers.Serializer):
+class PreviewSerializer(StrictFieldsMixin, serializers.Serializer):
     rule = serializers.CharField(max_length=1000, help_text="RRULE, with or without 'RRULE:'.")
     due_date = LocalDateTimeField(
         required=False, help_text="The first instance's due date (DTSTART); default now."
@@ -50,12 +50,6 @@ class PreviewSerializer(serializers.Serializer):
     timezone = serializers.CharField(required=False, validators=[validate_timezone])
     mode = serializers.ChoiceField(choices=RecurrenceMode.choices, default="schedule")
     count = serializers.IntegerField(min_value=1, max_value=MAX_PREVIEW, default=5)
-
-    def to_internal_value(self, data):
-        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return super().to_internal_value(data)
 
 
 class RecurrencePreviewView(APIView):
@@ -72,15 +66,13 @@ class RecurrencePreviewView(APIView):
         data = params.validated_data
         profile = getattr(request.user, "profile", None)
         tz_name = data.get("timezone") or (profile.timezone if profile else "UTC")
-        zone = zoneinfo.ZoneInfo(tz_name)
         start = data.get("due_date") or timezone.now().replace(second=0, microsecond=0)
-        if timezone.is_naive(start):
-            start = start.replace(tzinfo=zone)
         try:
-            rule = validate_rule(data["rule"], dtstart=start.astimezone(zone))
+            found = recurrence_preview(
+                rule=data["rule"], start=start, tz_name=tz_name, count=data["count"]
+            )
         except DjangoValidationError as exc:
             raise serializers.ValidationError({"rule": exc.messages}) from exc
-        anchor = to_local_naive(start, tz_name)
-        found = upcoming(rule, anchor, tz_name, start=anchor, count=data["count"])
-        with timezone.override(zone):
+        rule = normalise_rule(data["rule"])
+        with timezone.override(zoneinfo.ZoneInfo(tz_name)):
             return Response(OccurrencesSerializer({"rule": rule, "occurrences": found}).data)

@@ -15,6 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from events import emit
 from events.outbox import service_emitting
@@ -23,7 +24,17 @@ from events.registry import EventType
 from recurrence.rules import validate_task_recurrence
 from recurrence.series import next_occurrence, series_follow_edit, series_start
 
-from .models import Category, Priority, Profile, RecurrenceMode, RecurrenceType, Tag, Task
+from .models import (
+    Category,
+    Priority,
+    Profile,
+    RecurrenceMode,
+    RecurrenceType,
+    SavedView,
+    Tag,
+    Task,
+)
+from .quickadd import parse_quick_add
 
 #: Fields a client may set through ``task_create`` / ``task_update``.
 TASK_EDITABLE_FIELDS = (
@@ -313,6 +324,23 @@ def task_delete(*, task: Task) -> None:
     )
 
 
+@transaction.atomic
+def task_quick_add(*, user, text: str, now: dt.datetime | None = None) -> Task:
+    """Create a task from one line ("Call mum tomorrow 6pm #Family p1"; see tasks.quickadd).
+
+    An unknown ``#category`` is created with the task. Every error is reported on ``text``.
+    """
+    parsed = parse_quick_add(text, user=user, now=now)
+    parsed.validate()
+    fields = parsed.task_fields()
+    try:
+        if parsed.category_is_new:
+            fields["category"] = category_create(user=user, name=parsed.category_name)
+        return task_create(user=user, **fields)
+    except ValidationError as exc:
+        raise ValidationError({"text": exc.messages}) from exc
+
+
 # --- categories ---------------------------------------------------------------------------
 
 
@@ -415,6 +443,76 @@ def tag_delete(*, tag: Tag) -> None:
     _emit_updated_for(task_ids, untagged)
 
 
+# --- saved views --------------------------------------------------------------------------
+
+#: Paging is where the reader is, not part of a view.
+_NOT_SAVED_PARAMS = frozenset({"page", "page_size"})
+
+
+def _clean_view_filters(*, user, filters: Any) -> dict[str, str]:
+    """Query parameters the task FilterSet accepts, as strings; raises ValidationError."""
+    from types import SimpleNamespace
+
+    from .selectors import TaskFilterSet
+
+    if not isinstance(filters, Mapping):
+        raise ValidationError({"filters": "Give the filters as an object of query parameters."})
+    known = set(TaskFilterSet.base_filters)
+    cleaned: dict[str, str] = {}
+    for key, value in filters.items():
+        if key in _NOT_SAVED_PARAMS:
+            continue
+        if key not in known:
+            raise ValidationError({"filters": f"'{key}' is not a task filter."})
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, list | tuple):
+            value = ",".join(str(item) for item in value)
+        value = str(value).strip()
+        if value:
+            cleaned[key] = value
+    filterset = TaskFilterSet(
+        data=cleaned, queryset=Task.objects.none(), request=SimpleNamespace(user=user)
+    )
+    if not filterset.is_valid():
+        raise ValidationError(
+            {
+                "filters": [
+                    f"{name}: {message}"
+                    for name, messages in filterset.errors.items()
+                    for message in messages
+                ]
+            }
+        )
+    return cleaned
+
+
+@transaction.atomic
+def saved_view_create(*, user, name: str, filters: Mapping[str, Any]) -> SavedView:
+    view = SavedView(
+        user=user,
+        name=(name or "").strip(),
+        filters=_clean_view_filters(user=user, filters=filters),
+    )
+    _save_unique(view, field="name")
+    return view
+
+
+@transaction.atomic
+def saved_view_update(*, view: SavedView, data: Mapping[str, Any]) -> SavedView:
+    if "name" in data:
+        view.name = (data["name"] or "").strip()
+    if "filters" in data:
+        view.filters = _clean_view_filters(user=view.user, filters=data["filters"])
+    _save_unique(view, field="name")
+    return view
+
+
+@transaction.atomic
+def saved_view_delete(*, view: SavedView) -> None:
+    view.delete()
+
+
 # --- profile -----------------------------------------------------------------------------
 
 
@@ -450,3 +548,22 @@ def user_register(*, username: str, email: str, password: str):
         raise ValidationError({"username": "This username is taken."}) from exc
     Profile.objects.create(user=user)
     return user
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def api_token_create(*, user, replace: bool = False) -> Token:
+    """The user's API token, created if missing; ``replace`` issues a new key and the old
+    one stops working at once."""
+    if replace:
+        Token.objects.filter(user=user).delete()
+    token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+@transaction.atomic
+def api_token_revoke(*, user) -> None:
+    """Delete the user's API token (if any): requests that present it are refused."""
+    Token.objects.filter(user=user).delete()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import QueryDict
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -14,23 +15,35 @@ from recurrence.series import effective_rule
 from ..models import (
     TASK_SYSTEM_FIELDS,
     Category,
+    Priority,
     Profile,
+    RecurrenceMode,
+    SavedView,
     Tag,
     Task,
     validate_supported_datetime,
     validate_timezone,
 )
+from ..quickadd import CHIP_KINDS, MAX_TEXT_LENGTH
+
+#: What a browser's HTML form adds beside the data: Django's CSRF token and the browsable
+#: API's form controls (the "Raw data" form's media type and content, the method override).
+FORM_CONTROL_FIELDS = frozenset({"csrfmiddlewaretoken", "_method", "_content", "_content_type"})
 
 
 class StrictFieldsMixin:
     """Reject unknown keys in a write, so a typo like ``prority`` is a 400, not a no-op.
 
-    Read-only fields sent back (e.g. the whole object in a PUT) are accepted and ignored.
+    Read-only fields sent back (e.g. the whole object in a PUT) are accepted and ignored,
+    and so are a form's own controls in form-encoded input (never in JSON).
     """
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
+            unknown = set(data) - set(self.fields)
+            if isinstance(data, QueryDict):
+                unknown -= FORM_CONTROL_FIELDS
+            unknown = sorted(unknown)
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         return super().to_internal_value(data)
@@ -185,3 +198,67 @@ class ProfileSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = Profile
         fields = ["id", "username", "email", "timezone", "reminders_enabled"]
+
+
+class SavedViewSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    filters = serializers.DictField(
+        child=serializers.JSONField(),
+        required=False,
+        help_text='GET /api/tasks/ query parameters, e.g. {"view": "today", '
+        '"priority": "high,urgent", "ordering": "-priority"}.',
+    )
+    url = serializers.SerializerMethodField(help_text="The view's page in the web app.")
+
+    class Meta:
+        model = SavedView
+        fields = ["id", "name", "filters", "url", "created_at"]
+        read_only_fields = ["created_at"]
+        validators: list = []
+
+    def get_url(self, view: SavedView) -> str:
+        from django.urls import reverse
+
+        return reverse("saved-view", args=[view.pk])
+
+
+class QuickAddSerializer(StrictFieldsMixin, serializers.Serializer):
+    text = serializers.CharField(
+        max_length=MAX_TEXT_LENGTH,
+        help_text='One line, e.g. "Pay rent every month on the 1st at 9am #Home @bills p1" '
+        "(see docs/quick-add.md).",
+    )
+
+
+class QuickAddChipSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=CHIP_KINDS)
+    label = serializers.CharField(help_text='e.g. "Tomorrow 18:00", "Urgent (p1)", "@bills".')
+
+
+class QuickAddPreviewSerializer(serializers.Serializer):
+    """What ``POST /api/tasks/quick-add/`` would create from the same text."""
+
+    title = serializers.CharField()
+    priority = serializers.ChoiceField(
+        choices=Priority.choices, allow_null=True, help_text="null: not given (medium)."
+    )
+    due_date = serializers.DateTimeField(allow_null=True)
+    timezone = serializers.CharField()
+    category = serializers.IntegerField(
+        source="category.pk", allow_null=True, help_text="Your existing category's id."
+    )
+    category_name = serializers.CharField(allow_null=True)
+    category_is_new = serializers.BooleanField(help_text="The category would be created.")
+    tags = serializers.ListField(child=serializers.CharField())
+    recurrence_rule = serializers.CharField()
+    recurrence_description = serializers.CharField()
+    recurrence_mode = serializers.ChoiceField(choices=RecurrenceMode.choices)
+    remind_at = serializers.DateTimeField(allow_null=True)
+    remind_before = serializers.DurationField(allow_null=True)
+    occurrences = serializers.ListField(
+        child=serializers.DateTimeField(), help_text="The first five due dates of a repeat."
+    )
+    chips = QuickAddChipSerializer(many=True)
+
+    def to_representation(self, instance):
+        with timezone.override(instance.timezone):  # date-times with the user's UTC offset
+            return super().to_representation(instance)

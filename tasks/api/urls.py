@@ -9,6 +9,7 @@ router = DefaultRouter()
 router.register("tasks", views.TaskViewSet, basename="task")
 router.register("categories", views.CategoryViewSet, basename="category")
 router.register("tags", views.TagViewSet, basename="tag")
+router.register("views", views.SavedViewViewSet, basename="savedview")
 
 urlpatterns = [
     path("auth/register/", views.RegisterView.as_view(), name="register"),

@@ -15,12 +15,13 @@ from recurrence.api import OccurrenceCountSerializer, OccurrencesSerializer
 from recurrence.series import effective_rule, task_upcoming
 
 from .. import services
-from ..models import Category, Tag, Task
+from ..models import Category, SavedView, Tag, Task
 from ..selectors import TaskFilterSet
 from .serializers import (
     CategorySerializer,
     ProfileSerializer,
     RegisterSerializer,
+    SavedViewSerializer,
     TagSerializer,
     TaskSerializer,
     TokenSerializer,
@@ -149,6 +150,32 @@ class TagViewSet(viewsets.ModelViewSet):
 
     def perform_destroy(self, instance):
         services.tag_delete(tag=instance)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List your saved views"),
+    create=extend_schema(summary="Save a view (a named filter and sort of your tasks)"),
+)
+class SavedViewViewSet(viewsets.ModelViewSet):
+    queryset = SavedView.objects.none()
+    serializer_class = SavedViewSerializer
+
+    def get_queryset(self):
+        return SavedView.objects.filter(user=self.request.user).order_by(Lower("name"), "id")
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        serializer.instance = services.saved_view_create(
+            user=self.request.user, name=data.get("name", ""), filters=data.get("filters", {})
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = services.saved_view_update(
+            view=serializer.instance, data=serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        services.saved_view_delete(view=instance)
 
 
 class RegisterView(generics.GenericAPIView):
