@@ -5,7 +5,9 @@ fills it with one user's tasks (default 100,000, with tags and categories), and 
 
 - the task list endpoint (a page of 50, sorted by priority, default sort, filtered) against
   raw SQL that reads the same rows and their tags;
-- sorting by the indexed priority rank against the seed's CASE expression over the text.
+- sorting by the indexed priority rank against the seed's CASE expression over the text;
+- the web app's list page (HTML, 50 tasks, with its sidebar) against the API's list of the
+  same tasks and against raw SQL.
 
 Usage: python -m benchmarks [--tasks N] [--repeat R]
 """
@@ -203,11 +205,48 @@ def run(args, connection) -> None:
         print(
             f"| {label}: endpoint vs raw SQL of the same rows | {a:.2f} | {b:.2f} | {a / b:.1f}x |"
         )
+    page_vs_api(args, client, raw, user)
     indexed = median_ms(sort_only("t.priority_rank DESC, t.id DESC"), args.repeat)
     case = median_ms(sort_only(case_sql), args.repeat)
     print(
         f"| top 50 pending by priority: indexed rank vs CASE over text | {indexed:.2f} | "
         f"{case:.2f} | {indexed / case:.2f}x (CASE is {case / indexed:.0f}x slower) |"
+    )
+
+
+def page_vs_api(args, api_client, raw, user) -> None:
+    """The list page's server time beside the API's, for the same 50 pending tasks."""
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+
+    settings.WEB_PAGE_SIZE = 50
+    browser = Client()
+    browser.force_login(user)
+
+    def page():
+        response = browser.get("/tasks/?view=all")
+        assert response.status_code == 200, response.status_code
+
+    def api():
+        response = api_client.get("/api/tasks/?view=all&ordering=due_date&page_size=50")
+        assert response.status_code == 200, response.content
+
+    order = (
+        "t.due_date ASC NULLS LAST, t.id ASC"
+        if connection.vendor == "postgresql"
+        else "t.due_date IS NULL, t.due_date ASC, t.id ASC"
+    )
+    page_ms = median_ms(page, args.repeat)
+    api_ms = median_ms(api, args.repeat)
+    raw_ms = median_ms(raw(order, "AND NOT t.completed"), args.repeat)
+    print(
+        f"| list page /tasks/?view=all (HTML with sidebar) vs the API list of the same tasks | "
+        f"{page_ms:.2f} | {api_ms:.2f} | {page_ms / api_ms:.1f}x |"
+    )
+    print(
+        f"| list page /tasks/?view=all vs raw SQL of the same rows | "
+        f"{page_ms:.2f} | {raw_ms:.2f} | {page_ms / raw_ms:.1f}x |"
     )
 
 

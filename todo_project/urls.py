@@ -9,7 +9,7 @@ from drf_spectacular.views import (
 urlpatterns = [
     path("", include("tasks.web.urls")),
     path("admin/", admin.site.urls),
-    path("api/", include("tasks.api.urls")),
+    path("api/", include(("tasks.api.urls", "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path(

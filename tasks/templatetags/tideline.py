@@ -17,6 +17,12 @@ def get(mapping, key):
     return mapping.get(key) if mapping else None
 
 
+@register.filter
+def sidebar_key(kind: str, value) -> str:
+    """``"category"|sidebar_key:3`` is ``category:3``, the list's ``current`` entry."""
+    return f"{kind}:{value}"
+
+
 def _time(local: dt.datetime) -> str:
     return f"{local:%H:%M}"
 
@@ -49,11 +55,12 @@ def is_overdue(task) -> bool:
 
 @register.filter
 def in_zone(value: dt.datetime | None, zone_name: str) -> dt.datetime | None:
-    """The instant as wall-clock time in ``zone_name`` (for ``|date`` to format)."""
+    """The instant as naive wall-clock time in ``zone_name``, for ``|date`` to format (an
+    aware value would be converted back to the viewer's zone by the template engine)."""
     if value is None:
         return None
     try:
-        return value.astimezone(zoneinfo.ZoneInfo(zone_name))
+        return value.astimezone(zoneinfo.ZoneInfo(zone_name)).replace(tzinfo=None)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return value
 

@@ -100,7 +100,7 @@ def api_access(request: HttpRequest) -> HttpResponse:
         "accounts/api_access.html",
         {
             "token": Token.objects.filter(user=request.user).first(),
-            "api_url": request.build_absolute_uri(reverse("api-root")),
+            "api_url": request.build_absolute_uri(reverse("api:api-root")),
         },
     )
 

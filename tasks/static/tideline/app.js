@@ -1,0 +1,167 @@
+/* Tideline's small enhancements. Every page works without this file: links and forms
+   post and redirect. With it: a dialog for the task form, delete with undo, keyboard use. */
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+
+  const UNDO_SECONDS = 6;
+  const csrfToken = () => {
+    const headers = document.body.getAttribute("hx-headers");
+    try { return JSON.parse(headers)["X-CSRFToken"]; } catch (e) { return ""; }
+  };
+
+  /* --- the dialog that htmx fills (task form) --------------------------------------- */
+  const dialog = () => document.getElementById("dialog");
+  document.addEventListener("htmx:afterSwap", (event) => {
+    const target = event.detail.target;
+    if (target && target.id === "dialog" && !target.open) {
+      target.showModal();
+      const first = target.querySelector("input:not([type=hidden]), select, textarea");
+      if (first) first.focus();
+    }
+  });
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-close-dialog]")) {
+      const box = event.target.closest("dialog");
+      if (box) box.close();
+    }
+  });
+  document.addEventListener("close", (event) => {
+    if (event.target.id === "dialog") event.target.replaceChildren();
+  }, true);
+
+  /* --- delete with undo -------------------------------------------------------------- */
+  const pending = new Map(); // row id -> {url, timer, row, toast}
+
+  function sendDelete(url) {
+    const body = new URLSearchParams({ csrfmiddlewaretoken: csrfToken() });
+    return fetch(url, {
+      method: "POST", body, keepalive: true, credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), "X-Requested-With": "fetch" },
+    });
+  }
+
+  function finishDelete(id) {
+    const item = pending.get(id);
+    if (!item) return;
+    pending.delete(id);
+    clearTimeout(item.timer);
+    item.toast.remove();
+    sendDelete(item.url).then((response) => {
+      if (!response.ok) { item.row.hidden = false; announce("The task could not be deleted.", "error"); return; }
+      item.row.remove();
+      return response.text().then((html) => {
+        if (html && window.htmx) htmx.swap(document.getElementById("sidebar"), html, { swapStyle: "outerHTML" });
+      });
+    }).catch(() => { item.row.hidden = false; announce("The task could not be deleted: you seem to be offline.", "error"); });
+  }
+
+  function undoDelete(id) {
+    const item = pending.get(id);
+    if (!item) return;
+    pending.delete(id);
+    clearTimeout(item.timer);
+    item.toast.remove();
+    item.row.hidden = false;
+    item.row.focus();
+    announce(`“${item.row.dataset.title}” is back.`, "success");
+  }
+
+  document.addEventListener("submit", (event) => {
+    const form = event.target.closest("form[data-undoable-delete]");
+    if (!form) return;
+    event.preventDefault();
+    const row = form.closest("[data-task-row]");
+    const title = row ? row.dataset.title : "this task";
+    if (!window.confirm(`Delete “${title}”?`)) return;
+    const toast = document.createElement("div");
+    toast.className = "undo-toast";
+    toast.setAttribute("role", "status");
+    toast.innerHTML = '<span></span><button type="button" class="btn btn-small">Undo</button>';
+    toast.querySelector("span").textContent = `Deleted “${title}”.`;
+    toast.querySelector("button").addEventListener("click", () => undoDelete(row.id));
+    document.body.appendChild(toast);
+    const next = row.nextElementSibling || row.previousElementSibling;
+    row.hidden = true;
+    pending.set(row.id, {
+      url: form.dataset.undoableDelete, row, toast,
+      timer: setTimeout(() => finishDelete(row.id), UNDO_SECONDS * 1000),
+    });
+    toast.querySelector("button").focus();
+    if (next && next.matches("[data-task-row]")) select(next, false);
+  });
+  // Leaving the page: deletes still waiting for their undo time are sent now.
+  window.addEventListener("pagehide", () => { for (const id of [...pending.keys()]) finishDelete(id); });
+
+  function announce(text, level) {
+    const box = document.getElementById("messages");
+    if (!box) return;
+    const message = document.createElement("div");
+    message.className = `message message-${level}`;
+    message.textContent = text;
+    box.replaceChildren(message);
+  }
+
+  /* --- keyboard ---------------------------------------------------------------------- */
+  const rows = () => [...document.querySelectorAll("[data-task-row]:not([hidden])")];
+  function select(row, scroll = true) {
+    rows().forEach((r) => r.classList.remove("is-selected"));
+    row.classList.add("is-selected");
+    row.focus({ preventScroll: !scroll });
+    if (scroll) row.scrollIntoView({ block: "nearest" });
+  }
+  const selected = () => document.querySelector("[data-task-row].is-selected:not([hidden])")
+    || (document.activeElement && document.activeElement.closest && document.activeElement.closest("[data-task-row]"));
+
+  function typing(target) {
+    return target.closest("input, textarea, select, [contenteditable], dialog[open]");
+  }
+
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    const list = rows();
+    const current = selected();
+    const index = current ? list.indexOf(current) : -1;
+    const act = (name) => {
+      if (!current) return false;
+      const control = current.querySelector(`[data-action="${name}"]`);
+      if (control) control.click();
+      return Boolean(control);
+    };
+    switch (event.key) {
+      case "j": if (list.length) select(list[Math.min(index + 1, list.length - 1)]); break;
+      case "k": if (list.length) select(list[Math.max(index - 1, 0)]); break;
+      case "x": if (!act("toggle")) return; break;
+      case "e": if (!act("edit")) return; break;
+      case "Enter": if (!current || event.target !== current || !act("open")) return; break;
+      case "#": case "Delete": if (!act("delete")) return; break;
+      case "q": { const box = document.querySelector('[data-shortcut="quick-add"]'); if (!box) return; box.focus(); break; }
+      case "/": { const box = document.querySelector('[data-shortcut="search"]'); if (!box) return; box.focus(); box.select(); break; }
+      case "?": { const help = document.getElementById("shortcuts"); if (!help) return; help.showModal(); break; }
+      default: return;
+    }
+    event.preventDefault();
+  });
+  // After htmx replaces the selected row (complete, inline edit), keep it selected.
+  document.addEventListener("htmx:afterSwap", (event) => {
+    const id = event.detail.target && event.detail.target.id;
+    if (!id || !id.startsWith("task-")) return;
+    const row = document.getElementById(id);
+    const wasFocused = event.detail.target.contains(document.activeElement) || !document.body.contains(document.activeElement);
+    if (row && wasFocused) select(row, false);
+  });
+  document.addEventListener("focusin", (event) => {
+    const row = event.target.closest && event.target.closest("[data-task-row]");
+    if (row) rows().forEach((r) => r.classList.toggle("is-selected", r === row));
+  });
+
+  /* --- the sidebar as a drawer on phones --------------------------------------------- */
+  document.addEventListener("click", (event) => {
+    const toggle = event.target.closest("[data-nav-toggle]");
+    if (!toggle) return;
+    const sidebar = document.getElementById("sidebar");
+    const open = !sidebar.classList.contains("is-open");
+    sidebar.classList.toggle("is-open", open);
+    toggle.setAttribute("aria-expanded", String(open));
+  });
+})();
