@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from dateutil import rrule as du
 
-from .rules import normalise_rule, parse_parts
+from .rules import normalise_rule, parse_parts, validate_rule
 
 
 def to_local_naive(instant: dt.datetime, tz_name: str) -> dt.datetime:
@@ -125,3 +125,19 @@ def upcoming(
             if len(found) >= count:
                 break
     return found
+
+
+def recurrence_preview(
+    *, rule: str, start: dt.datetime, tz_name: str, count: int
+) -> list[dt.datetime]:
+    """The first ``count`` occurrences of a rule not saved yet, starting at ``start`` (DTSTART).
+
+    A naive ``start`` is wall-clock time in ``tz_name`` (a known zone); the occurrences are
+    aware, in that zone. Raises ``ValidationError`` saying what is wrong with the rule.
+    """
+    zone = zoneinfo.ZoneInfo(tz_name)
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=zone)
+    validate_rule(rule, dtstart=start.astimezone(zone))
+    anchor = to_local_naive(start, tz_name)
+    return upcoming(rule, anchor, tz_name, start=anchor, count=count)
