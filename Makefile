@@ -1,4 +1,6 @@
-# Tideline: `make run` serves the app on the embedded default; `make test` runs every test.
+# Tideline: `make run` serves the app on the embedded default; `make test` runs every test,
+# browser journeys included (tests/e2e: Debian's chromium at /usr/bin/chromium, driven by
+# Playwright against the app under gunicorn); `make test-fast` leaves out the e2e and slow ones.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -6,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format migrate demo bench clean
+.PHONY: run test test-fast lint format migrate demo bench clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +32,10 @@ demo: $(STAMP)
 ## The whole test suite (PostgreSQL when DATABASE_URL is set).
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Everything but the browser journeys and the slow tests: the quick loop while editing.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
