@@ -16,10 +16,13 @@ from recurrence.series import effective_rule, task_upcoming
 
 from .. import services
 from ..models import Category, SavedView, Tag, Task
+from ..quickadd import parse_quick_add
 from ..selectors import TaskFilterSet
 from .serializers import (
     CategorySerializer,
     ProfileSerializer,
+    QuickAddPreviewSerializer,
+    QuickAddSerializer,
     RegisterSerializer,
     SavedViewSerializer,
     TagSerializer,
@@ -96,6 +99,48 @@ class TaskViewSet(viewsets.ModelViewSet):
                 {"rule": effective_rule(task), "occurrences": found}, context={"task": task}
             ).data
         )
+
+    @extend_schema(
+        request=QuickAddSerializer,
+        responses={201: TaskSerializer},
+        summary="Create a task from one line of text",
+        description='E.g. {"text": "Pay rent every month on the 1st at 9am #Home @bills p1"}: '
+        "dates and times in your time zone, a repeat, #category (created if new), @tags, "
+        "p1-p4 and reminders are read from the text; the rest is the title. Every error "
+        "is reported on `text`.",
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="quick-add",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def quick_add(self, request):
+        params = QuickAddSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        task = services.task_quick_add(user=request.user, text=params.validated_data["text"])
+        task = self.get_queryset().get(pk=task.pk)
+        return Response(self.get_serializer(task).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=QuickAddSerializer,
+        responses=QuickAddPreviewSerializer,
+        summary="Show what quick add would create from a line of text (nothing is saved)",
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="parse",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def quick_add_parse(self, request):
+        params = QuickAddSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        parsed = parse_quick_add(params.validated_data["text"], user=request.user)
+        parsed.validate()
+        return Response(QuickAddPreviewSerializer(parsed).data)
 
 
 class CategoryViewSet(viewsets.ModelViewSet):
