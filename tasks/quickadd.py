@@ -23,7 +23,7 @@ Libraries (three were evaluated):
   "last") and "every year on 3 march" (INTERVAL=3) wrong. The recurrence grammar needed
   here is small and maps word by word onto RRULE parts.
 
-Times: a date without a time is due at ``settings.QUICK_ADD_DEFAULT_TIME`` (09:00), or at
+Times: a date without a time is due at ``settings.DEFAULT_DUE_TIME`` (09:00), or at
 23:59 when that is already past today; a time without a date is the next such time; a
 recurring task without a date starts at the rule's first occurrence from now.
 """
@@ -38,7 +38,7 @@ from typing import Any
 
 from dateutil import rrule as du
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models.functions import Lower
 from django.utils import dateformat, timezone
 
@@ -346,10 +346,7 @@ def _weekday_codes(word: str) -> list[str]:
 
 
 def _default_time() -> dt.time:
-    try:
-        return dt.time.fromisoformat(str(settings.QUICK_ADD_DEFAULT_TIME))
-    except ValueError as exc:
-        raise ImproperlyConfigured("QUICK_ADD_DEFAULT_TIME must be a time such as 09:00.") from exc
+    return settings.DEFAULT_DUE_TIME
 
 
 class _CategoryLookup:

@@ -190,7 +190,19 @@ API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
 API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=200)
 #: Tasks per page (and per "load more") in the web app.
 WEB_PAGE_SIZE = env.int("WEB_PAGE_SIZE", default=50)
-QUICK_ADD_DEFAULT_TIME = env.str("QUICK_ADD_DEFAULT_TIME", default="09:00")  # HH:MM
+
+
+def _time(name: str, default: str):
+    import datetime
+
+    try:
+        return datetime.time.fromisoformat(env.str(name, default=default))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a time such as 09:00.") from exc
+
+
+#: The time of a due date given without one (quick add, the task form, the list's day picker).
+DEFAULT_DUE_TIME = _time("DEFAULT_DUE_TIME", "09:00")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tideline API",

@@ -12,6 +12,7 @@ import zoneinfo
 from dataclasses import dataclass, field
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -34,7 +35,6 @@ from ..models import (
 from ..selectors import user_timezone
 
 #: A due date given without a time is due at this wall-clock time.
-DEFAULT_DUE_TIME = dt.time(9, 0)
 #: How many upcoming dates the recurrence preview lists.
 PREVIEW_COUNT = 5
 
@@ -301,7 +301,7 @@ class TaskForm(forms.Form):
             if time is not None and "due_date" not in self.errors:
                 self.add_error("due_date", "Enter a date for this time.")
             return None
-        return dt.datetime.combine(day, time or DEFAULT_DUE_TIME)
+        return dt.datetime.combine(day, time or settings.DEFAULT_DUE_TIME)
 
     def _clean_recurrence(self, data: dict, tz_name: str) -> None:
         preset = data.get("repeat")
@@ -444,7 +444,7 @@ class TaskForm(forms.Form):
         if not self.is_bound:
             rule = normalise_rule(effective_rule(self.task)) if self.task else ""
             day, time = self.initial.get("due_date"), self.initial.get("due_time")
-            due_local = dt.datetime.combine(day, time or DEFAULT_DUE_TIME) if day else None
+            due_local = dt.datetime.combine(day, time or settings.DEFAULT_DUE_TIME) if day else None
             return _preview(rule, due_local, zone)
         problems = [
             message

@@ -24,6 +24,7 @@ from django_htmx.http import reswap, retarget
 
 from .. import services
 from ..models import Priority, SavedView, Task
+from ..quickadd import parse_quick_add
 from ..selectors import SmartView, TaskFilterSet, task_get, task_page_context
 from ..templatetags.tideline import due_label
 from .common import redirect_after, safe_next, user_page
@@ -337,7 +338,7 @@ def _due_on_day(task: Task, value: str) -> dt.datetime | ValidationError | None:
     if task.due_date is not None:
         local_time = task.due_date.astimezone(_zone(task.timezone)).time()
     else:
-        local_time = dt.time.fromisoformat(str(settings.QUICK_ADD_DEFAULT_TIME))
+        local_time = settings.DEFAULT_DUE_TIME
     return dt.datetime.combine(day, local_time)  # naive: read in the task's zone
 
 
@@ -372,13 +373,13 @@ def quick_add(request: HttpRequest) -> HttpResponse:
 @require_GET
 def quick_add_preview(request: HttpRequest) -> HttpResponse:
     """What quick add would create from ``text``: the chips shown under the field."""
-    from ..quickadd import parse_quick_add
-
     text = request.GET.get("text", "")
     context: dict = {"text": text}
     if text.strip():
         try:
-            context["parsed"] = parse_quick_add(text, user=request.user)
+            parsed = parse_quick_add(text, user=request.user)
+            parsed.validate()
+            context["parsed"] = parsed
         except ValidationError as exc:
             context["errors"] = exc.messages
     return render(request, "tasks/partials/quick_add_preview.html", context)

@@ -2,7 +2,7 @@
 
 The table reads every phrase at a fixed moment, Tuesday 2026-12-01 10:00 in the user's
 zone (Europe/Paris unless the case says America/New_York), when the default time of a date
-without one (QUICK_ADD_DEFAULT_TIME, 09:00) has already passed today.
+without one (DEFAULT_DUE_TIME, 09:00) has already passed today.
 """
 
 import datetime as dt
@@ -475,7 +475,7 @@ def at_ten(zone: str) -> dt.datetime:
 
 @pytest.fixture(autouse=True)
 def _default_time(settings):
-    settings.QUICK_ADD_DEFAULT_TIME = "09:00"  # what the table expects, whatever the env says
+    settings.DEFAULT_DUE_TIME = dt.time(9, 0)  # what the table expects, whatever the env says
 
 
 @pytest.fixture
@@ -580,7 +580,7 @@ def test_the_first_occurrences_of_a_repeat(paris_alice):
 
 
 def test_the_default_time_is_a_setting(paris_alice, settings):
-    settings.QUICK_ADD_DEFAULT_TIME = "07:30"
+    settings.DEFAULT_DUE_TIME = dt.time(7, 30)
 
     parsed = parse_quick_add("Call mum tomorrow", user=paris_alice, now=at_ten(PARIS))
 
