@@ -16,7 +16,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from .models import Category, Priority, SavedView, Tag, Task
+from .models import Category, Priority, RecurrenceMode, SavedView, Tag, Task
 
 SORT_FIELDS = ("created_at", "due_date", "priority", "title", "updated_at")
 DEFAULT_SORT = ("created_at", "desc")
@@ -360,7 +360,8 @@ def task_page_context(*, task: Task) -> dict:
             .filter(Q(occurrence__lt=task.occurrence) if task.occurrence else Q(completed=True))
             .order_by(F("occurrence").desc(nulls_last=True), "-id")[:SERIES_HISTORY_LIMIT]
         )
-    if rule and not task.completed:
+    # In completion mode the next dates depend on when this one is completed: none to list.
+    if rule and not task.completed and task.recurrence_mode != RecurrenceMode.COMPLETION:
         upcoming = [when for when in task_upcoming(task, count=6) if when != task.due_date][:5]
     delivery = task.deliveries.order_by("-remind_at").first() if task.remind_at else None
     return {

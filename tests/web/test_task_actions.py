@@ -295,3 +295,18 @@ def test_the_task_page_shows_the_reminder_status(client, paris_viewer, state, la
 
     assert f'<span class="badge badge-{state}">{label}</span>' in body
     assert "(1 hour before)" in body
+
+
+def test_a_completion_mode_task_page_explains_instead_of_listing_dates(client, paris_viewer):
+    task = make_task(
+        paris_viewer,
+        title="Run",
+        due_date=dt.datetime(2030, 3, 4, 7, tzinfo=dt.UTC),
+        recurrence_rule="FREQ=DAILY;INTERVAL=2",
+        recurrence_mode="completion",
+    )
+
+    body = client.get(f"/tasks/{task.pk}/").content.decode()
+
+    assert "The next one is due every 2 days counted from the moment you complete" in body
+    assert "Next occurrences" not in body
