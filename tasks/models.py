@@ -3,6 +3,7 @@
 Models hold data and invariants only; every change goes through ``tasks.services``.
 """
 
+import functools
 import zoneinfo
 
 from django.conf import settings
@@ -26,6 +27,12 @@ def available_timezones() -> frozenset[str]:
     if not _TIMEZONES:
         _TIMEZONES = frozenset(zoneinfo.available_timezones())
     return _TIMEZONES
+
+
+@functools.cache
+def timezone_names() -> tuple[str, ...]:
+    """Every IANA time zone, sorted: the suggestions of the forms' time zone fields."""
+    return tuple(sorted(available_timezones()))
 
 
 #: Date-times outside these years are refused: converting them between zones would overflow.

@@ -44,7 +44,7 @@ from django.utils import dateformat, timezone
 
 from recurrence.describe import describe
 from recurrence.engine import from_local_naive, to_local_naive, upcoming
-from recurrence.rules import parse_parts, validate_rule
+from recurrence.rules import MAX_INTERVAL, parse_parts, validate_rule
 
 from .models import (
     Category,
@@ -432,6 +432,8 @@ class _Scan:
             return self._category(i)
         if word.norm[0] == "@" and (word.norm[1:2].isalnum() or word.norm[1:2] == "_"):
             tag = word.text[1:].rstrip(_TRAILING)
+            if "," in tag:  # tag names cannot contain commas: "@a,b" stays in the title
+                return None
             self.tags.setdefault(tag.casefold(), tag)
             return i + 1
         return None
@@ -651,6 +653,8 @@ class _Scan:
                 return end, {"FREQ": "YEARLY", "BYMONTH": str(month), "BYMONTHDAY": str(day)}
         interval = 2 if word == "other" else _number(word)
         if interval is not None:  # every other week, every 3 days, every 2 mondays
+            if not 1 <= interval <= MAX_INTERVAL:  # "every 0 days" stays in the title
+                return None
             word, j = self.norm(j + 1), j + 1
             every = {"INTERVAL": str(interval)} if interval > 1 else {}
             if word in _FREQ_UNITS:

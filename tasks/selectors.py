@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework.authtoken.models import Token
 
 from .models import Category, Priority, RecurrenceMode, SavedView, Tag, Task
 
@@ -57,17 +60,20 @@ def smart_view_q(view: str, *, now: dt.datetime, zone: zoneinfo.ZoneInfo) -> Q:
     return pending
 
 
+def _sort_expression(sort_by: str):
+    if sort_by == "priority":
+        return F("priority_rank")
+    if sort_by == "title":
+        return Lower("title")
+    return F(sort_by)
+
+
 def task_ordering(sort_by: str, descending: bool) -> list:
     """ORDER BY for a sort key: urgency for priority, due dates without one last, id ties."""
     # Only due_date has NULLs; saying NULLS LAST on a NOT NULL column would stop PostgreSQL
     # from reading the page off the matching index.
     nulls_last = True if sort_by == "due_date" else None
-    if sort_by == "priority":
-        key = F("priority_rank")
-    elif sort_by == "title":
-        key = Lower("title")
-    else:
-        key = F(sort_by)
+    key = _sort_expression(sort_by)
     if descending:
         return [key.desc(nulls_last=nulls_last), F("id").desc()]
     return [key.asc(nulls_last=nulls_last), F("id").asc()]
@@ -157,6 +163,22 @@ class DateBoundFilter(django_filters.Filter):
         return qs.filter(**{f"{self.field_name}__{lookup}": bound})
 
 
+#: Bounds on free-text filters: each word or tag adds a condition to the query.
+MAX_FILTER_LENGTH = 200
+MAX_SEARCH_WORDS = 20
+MAX_FILTER_TAGS = 20
+
+
+def validate_word_count(value: str) -> None:
+    if len(value.split()) > MAX_SEARCH_WORDS:
+        raise ValidationError(f"Search for at most {MAX_SEARCH_WORDS} words.", code="too_many")
+
+
+def validate_tag_count(value: str) -> None:
+    if len(_tag_names(value)) > MAX_FILTER_TAGS:
+        raise ValidationError(f"Filter by at most {MAX_FILTER_TAGS} tags.", code="too_many")
+
+
 class PriorityInFilter(django_filters.BaseInFilter, django_filters.ChoiceFilter):
     pass
 
@@ -184,10 +206,16 @@ class TaskFilterSet(django_filters.FilterSet):
     )
     category = django_filters.ModelChoiceFilter(field_name="category", queryset=_user_categories)
     tags = django_filters.CharFilter(
-        method="filter_tags_any", help_text="Tasks with any of these tags: a,b."
+        method="filter_tags_any",
+        help_text=f"Tasks with any of these tags: a,b (at most {MAX_FILTER_TAGS}).",
+        max_length=MAX_FILTER_LENGTH,
+        validators=[validate_tag_count],
     )
     tags_all = django_filters.CharFilter(
-        method="filter_tags_all", help_text="Tasks with all of these tags: a,b."
+        method="filter_tags_all",
+        help_text=f"Tasks with all of these tags: a,b (at most {MAX_FILTER_TAGS}).",
+        max_length=MAX_FILTER_LENGTH,
+        validators=[validate_tag_count],
     )
     due_before = DateBoundFilter(field_name="due_date", upper=True)
     due_after = DateBoundFilter(field_name="due_date", upper=False)
@@ -203,7 +231,11 @@ class TaskFilterSet(django_filters.FilterSet):
         "overdue, all (pending) or completed. Days are your profile's time zone's.",
     )
     search = django_filters.CharFilter(
-        method="filter_search", help_text="Words that must all appear in title or description."
+        method="filter_search",
+        help_text="Words that must all appear in title or description "
+        f"(at most {MAX_SEARCH_WORDS}).",
+        max_length=MAX_FILTER_LENGTH,
+        validators=[validate_word_count],
     )
     ordering = django_filters.ChoiceFilter(
         choices=ORDERING_CHOICES, method="noop", help_text="e.g. -due_date or priority."
@@ -339,6 +371,11 @@ def tag_list_with_counts(*, user) -> QuerySet[Tag]:
     )
 
 
+def task_spawned_instance(*, task: Task) -> Task | None:
+    """The instance the recurrence consumer created when ``task`` was completed, if any."""
+    return Task.objects.for_user(task.user_id).with_relations().filter(parent=task).first()
+
+
 #: How many earlier instances of a series the task page lists.
 SERIES_HISTORY_LIMIT = 20
 
@@ -371,7 +408,93 @@ def task_page_context(*, task: Task) -> dict:
         "earlier_instances": earlier,
         "next_occurrences": upcoming,
         "delivery": delivery,
-        "spawned": Task.objects.filter(parent=task, user_id=task.user_id).first()
-        if task.completed and rule
-        else None,
+        "spawned": task_spawned_instance(task=task) if task.completed and rule else None,
     }
+
+
+# --- "load more": keyset pages ------------------------------------------------------------
+#
+# A page continues after the last row shown, not at an offset: completing or deleting rows
+# above it (which drops them from a pending list) never repeats or skips a task.
+
+
+def with_cursor_key(queryset: QuerySet[Task], *, sort_by: str) -> QuerySet[Task]:
+    """Annotate each row with the value it is sorted by (``cursor_key``)."""
+    return queryset.annotate(cursor_key=_sort_expression(sort_by))
+
+
+def task_cursor(task: Task) -> str:
+    """The position just after ``task`` (annotated by ``with_cursor_key``), URL-safe."""
+    value = task.cursor_key
+    if isinstance(value, dt.datetime):
+        value = value.isoformat()
+    raw = json.dumps([value, task.pk], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort_by: str) -> tuple[object, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value, last_id = json.loads(raw)
+        if not isinstance(last_id, int):
+            raise ValueError
+        if sort_by in ("due_date", "created_at", "updated_at") and value is not None:
+            value = dt.datetime.fromisoformat(value)
+        elif not isinstance(value, {"priority": int, "title": str}.get(sort_by, object)):
+            raise ValueError
+    except (ValueError, TypeError, json.JSONDecodeError):
+        raise ValidationError({"after": "This is not a position in this list."}) from None
+    return value, last_id
+
+
+def tasks_after(
+    queryset: QuerySet[Task], *, sort_by: str, descending: bool, cursor: str
+) -> QuerySet[Task]:
+    """The rows of a ``with_cursor_key`` queryset that come after ``cursor`` in its order
+    (``task_ordering``: the sort value, due dates without one last, then the id)."""
+    value, last_id = _decode_cursor(cursor, sort_by)
+    beyond = "lt" if descending else "gt"
+    same_key_later = Q(**{f"id__{beyond}": last_id})
+    if value is None:  # only due_date is ever NULL; those rows come last in both directions
+        return queryset.filter(Q(due_date__isnull=True) & same_key_later)
+    later = Q(**{f"cursor_key__{beyond}": value}) | (Q(cursor_key=value) & same_key_later)
+    if sort_by == "due_date":
+        later |= Q(due_date__isnull=True)
+    return queryset.filter(later)
+
+
+# --- the labels pages and the API access page ---------------------------------------------
+
+
+def category_get(*, user, category_id: int) -> Category:
+    """The user's category with ``task_count`` and ``pending_count``, or
+    ``Category.DoesNotExist`` (another user's category does not exist)."""
+    return category_list_with_counts(user=user).get(pk=category_id)
+
+
+def tag_get(*, user, tag_id: int) -> Tag:
+    """The user's tag with ``task_count`` and ``pending_count``, or ``Tag.DoesNotExist``."""
+    return tag_list_with_counts(user=user).get(pk=tag_id)
+
+
+def category_names(*, user, category_ids: set[int]) -> dict[int, str]:
+    """The names of the user's categories among ``category_ids`` (no query when empty)."""
+    if not category_ids:
+        return {}
+    categories = Category.objects.filter(user=user, pk__in=category_ids)
+    return dict(categories.values_list("pk", "name"))
+
+
+def saved_view_list(*, user) -> QuerySet[SavedView]:
+    """The user's saved views, by name."""
+    return SavedView.objects.filter(user=user)
+
+
+def saved_view_get(*, user, view_id: int) -> SavedView:
+    """The user's saved view, or ``SavedView.DoesNotExist``."""
+    return SavedView.objects.get(user=user, pk=view_id)
+
+
+def api_token_get(*, user) -> Token | None:
+    """The user's API token, or None when they have none."""
+    return Token.objects.filter(user=user).first()

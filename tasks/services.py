@@ -92,6 +92,16 @@ def _clean_title(title: str) -> str:
     return title.strip() if isinstance(title, str) else title
 
 
+#: Lists of tags are written comma-separated (``?tags=a,b``, the task form), so a name
+#: with a comma could never be found again.
+TAG_COMMA_MESSAGE = "Tag names cannot contain commas."
+
+
+def _check_tag_name(name: str, *, field: str) -> None:
+    if "," in name:
+        raise ValidationError({field: TAG_COMMA_MESSAGE})
+
+
 def _normalise_tag_names(names: Iterable[str]) -> list[str]:
     """Trim names and drop case-insensitive duplicates, keeping the first spelling."""
     seen: dict[str, str] = {}
@@ -99,6 +109,7 @@ def _normalise_tag_names(names: Iterable[str]) -> list[str]:
         name = name.strip()
         if not name:
             raise ValidationError({"tags": "Tag names may not be blank."})
+        _check_tag_name(name, field="tags")
         if len(name) > 50:
             raise ValidationError({"tags": f"Tag '{name[:20]}…' is longer than 50 characters."})
         seen.setdefault(name.casefold(), name)
@@ -390,11 +401,22 @@ def _emit_updated_for(task_ids: list[int], changes_for: Any) -> None:
         )
 
 
+def _forget_category_in_views(*, user_id: int, category_id: int) -> None:
+    """Drop ``category`` from the user's saved views that name this category."""
+    for view in SavedView.objects.filter(user_id=user_id, filters__has_key="category"):
+        named = str(view.filters["category"]).strip()
+        if named.isdigit() and int(named) == category_id:
+            view.filters = {k: v for k, v in view.filters.items() if k != "category"}
+            view.save(update_fields=["filters"])
+
+
 @transaction.atomic
 def category_delete(*, category: Category) -> None:
-    """Delete the category; its tasks keep existing without one (and say so in events)."""
+    """Delete the category; its tasks keep existing without one (and say so in events), and
+    the saved views that filter on it keep their other filters."""
     category_id = category.pk
     task_ids = list(category.tasks.values_list("pk", flat=True))
+    _forget_category_in_views(user_id=category.user_id, category_id=category_id)
     with service_emitting():
         category.delete()
     _emit_updated_for(task_ids, lambda task: {"category": Change(category_id, None)})
@@ -406,6 +428,7 @@ def category_delete(*, category: Category) -> None:
 @transaction.atomic
 def tag_create(*, user, name: str) -> Tag:
     tag = Tag(user=user, name=(name or "").strip())
+    _check_tag_name(tag.name, field="name")
     _save_unique(tag, field="name")
     return tag
 
@@ -415,6 +438,7 @@ def tag_update(*, tag: Tag, data: Mapping[str, Any]) -> Tag:
     old_name = tag.name
     if "name" in data:
         tag.name = (data["name"] or "").strip()
+        _check_tag_name(tag.name, field="name")
     _save_unique(tag, field="name")
     if tag.name != old_name:
         task_ids = list(tag.tasks.values_list("pk", flat=True))
@@ -446,7 +470,7 @@ def tag_delete(*, tag: Tag) -> None:
 # --- saved views --------------------------------------------------------------------------
 
 #: Paging is where the reader is, not part of a view.
-_NOT_SAVED_PARAMS = frozenset({"page", "page_size"})
+_NOT_SAVED_PARAMS = frozenset({"page", "page_size", "after"})
 
 
 def _clean_view_filters(*, user, filters: Any) -> dict[str, str]:

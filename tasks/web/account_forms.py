@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
-from ..models import available_timezones, validate_timezone
+from ..models import validate_timezone
 
 
 class SignupForm(UserCreationForm):
@@ -37,12 +35,6 @@ class SignupForm(UserCreationForm):
         # first password field (the API's ``password``).
         forms.ModelForm._post_clean(self)
         self.validate_password_for_user(self.instance, password_field_name="password1")
-
-
-@functools.cache
-def timezone_choices() -> list[str]:
-    """Every IANA time zone the profile accepts, sorted, for the searchable list."""
-    return sorted(available_timezones())
 
 
 class SettingsForm(forms.Form):

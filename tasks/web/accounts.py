@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django import forms
+from typing import Any
+
 from django.conf import settings as django_settings
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
@@ -12,18 +13,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
-from rest_framework.authtoken.models import Token
 
 from .. import services
-from .account_forms import SettingsForm, SignupForm, timezone_choices
-from .common import redirect_after, safe_next, user_page
-
-
-def _add_service_errors(form: forms.Form, exc: ValidationError) -> None:
-    """Show a service's validation errors beside the fields they name."""
-    errors = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
-    for field, messages_ in errors.items():
-        form.add_error(field if field in form.fields else None, messages_)
+from ..models import timezone_names
+from ..selectors import api_token_get
+from .account_forms import SettingsForm, SignupForm
+from .common import add_service_errors, redirect_after, safe_next, user_page
 
 
 @require_http_methods(["GET", "POST"])
@@ -39,7 +34,7 @@ def signup(request: HttpRequest) -> HttpResponse:
                 password=form.cleaned_data["password1"],
             )
         except ValidationError as exc:
-            _add_service_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             auth_login(request, user)
             messages.success(request, f"Welcome to Tideline, {user.username}!")
@@ -51,14 +46,14 @@ class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
 
-    def get_context_data(self, **kwargs):
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(demo_login=django_settings.DEBUG, **kwargs)
 
 
 class LogoutView(auth_views.LogoutView):
     """POST only (Django refuses GET with a 405); says goodbye on the login page."""
 
-    def post(self, request, *args, **kwargs):
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = super().post(request, *args, **kwargs)
         messages.success(request, "You are logged out.")
         return response
@@ -67,17 +62,20 @@ class LogoutView(auth_views.LogoutView):
 @user_page
 @require_http_methods(["GET", "POST"])
 def settings_page(request: HttpRequest) -> HttpResponse:
+    """The profile's settings; a refused change re-renders the form (400) with its errors."""
     user = request.user
+    status = 200
     if request.method == "POST":
         form = SettingsForm(request.POST)
         if form.is_valid():
             try:
                 services.profile_update(user=user, data=form.cleaned_data)
             except ValidationError as exc:
-                _add_service_errors(form, exc)
+                add_service_errors(form, exc)
             else:
                 messages.success(request, "Settings saved.")
                 return redirect_after(request, reverse("settings"))
+        status = 400
     else:
         profile = services.profile_get(user=user)
         form = SettingsForm(
@@ -88,7 +86,10 @@ def settings_page(request: HttpRequest) -> HttpResponse:
             }
         )
     return render(
-        request, "accounts/settings.html", {"form": form, "timezones": timezone_choices()}
+        request,
+        "accounts/settings.html",
+        {"form": form, "timezones": timezone_names()},
+        status=status,
     )
 
 
@@ -99,7 +100,7 @@ def api_access(request: HttpRequest) -> HttpResponse:
         request,
         "accounts/api_access.html",
         {
-            "token": Token.objects.filter(user=request.user).first(),
+            "token": api_token_get(user=request.user),
             "api_url": request.build_absolute_uri(reverse("api:api-root")),
         },
     )
@@ -133,7 +134,7 @@ TOKEN_ACTIONS = {
 
 def _confirm_token_action(request: HttpRequest, action: str) -> HttpResponse:
     """The page that asks before a token is replaced or revoked (works without JavaScript)."""
-    if not Token.objects.filter(user=request.user).exists():
+    if api_token_get(user=request.user) is None:
         messages.info(request, "You have no API token yet.")
         return redirect("api-access")
     return render(request, "accounts/api_token_confirm.html", TOKEN_ACTIONS[action])

@@ -2,7 +2,7 @@
 
 The form parses and checks input shapes only; the rules (a reminder before its due date, a
 valid RRULE, a category of your own...) are the service's, and its errors are shown beside
-the field they name (``add_service_errors``), in the API's words.
+the field they name (``service_field_map`` says which), in the API's words.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from ..models import (
 )
 from ..selectors import user_timezone
 
-#: A due date given without a time is due at this wall-clock time.
 #: How many upcoming dates the recurrence preview lists.
 PREVIEW_COUNT = 5
 
@@ -80,11 +79,6 @@ REMINDER_FIELDS = (
     "remind_before_unit",
 )
 DUE_FIELDS = ("due_date", "due_time", "timezone")
-
-
-def zone_names() -> list[str]:
-    """IANA zones for the time zone field's suggestions."""
-    return sorted(available_timezones())
 
 
 def _preset_choices(due: dt.date | None) -> list[tuple[str, str]]:
@@ -156,7 +150,6 @@ class TaskForm(forms.Form):
     due_time = forms.TimeField(
         label="Time",
         required=False,
-        help_text="Empty: 09:00.",
         widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
     )
     timezone = forms.CharField(
@@ -251,6 +244,7 @@ class TaskForm(forms.Form):
         else:
             kwargs.setdefault("initial", {"timezone": self.default_zone})
         super().__init__(*args, **kwargs)
+        self.fields["due_time"].help_text = f"Empty: {settings.DEFAULT_DUE_TIME:%H:%M}."
         self.fields["category"].queryset = Category.objects.filter(user=user)
         self.fields["repeat"].choices = _preset_choices(self._shown_due_date())
         self.recurrence_rule: str | None = None
@@ -409,32 +403,19 @@ class TaskForm(forms.Form):
             )
         return update
 
-    def add_service_errors(self, exc: ValidationError) -> None:
-        """Show a service's errors beside the form field closest to the one each names."""
-        messages = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
-        for name, errors in messages.items():
-            self.add_error(self._form_field_for(name), errors)
-
-    def _form_field_for(self, service_field: str | None) -> str | None:
+    def service_field_map(self) -> dict[str, str]:
+        """The form field that shows a service field's errors, where the names differ (for
+        ``common.add_service_errors``); it depends on the repeat and reminder chosen."""
         data = getattr(self, "cleaned_data", {})
         reminder = data.get("reminder")
-        repeat = data.get("repeat")
-        mapping = {
-            "title": "title",
-            "description": "description",
-            "priority": "priority",
-            "due_date": "due_date",
-            "timezone": "timezone",
-            "category": "category",
-            "tags": "tags",
-            "recurrence_rule": "custom_rule" if repeat == presets.CUSTOM else "repeat",
+        return {
+            "recurrence_rule": "custom_rule" if data.get("repeat") == presets.CUSTOM else "repeat",
             "recurrence_type": "repeat",
             "recurrence_interval": "interval",
             "recurrence_mode": "mode",
             "remind_at": "remind_at_date" if reminder == REMINDER_AT else "reminder",
             "remind_before": "remind_before_amount" if reminder == REMINDER_BEFORE else "reminder",
         }
-        return mapping.get(service_field or "")
 
     # --- the live preview -------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from ..models import Category, SavedView, Tag
+from .common import add_service_errors
 
 
 class ColorInput(forms.TextInput):
@@ -42,5 +43,5 @@ def save_with(form: forms.Form, service: Callable[[dict[str, Any]], Any]) -> Any
     try:
         return service(form.cleaned_data)
     except ValidationError as exc:
-        form.add_error(None, exc)
+        add_service_errors(form, exc)
         return None

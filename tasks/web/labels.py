@@ -6,26 +6,37 @@ change re-renders the page (status 400) with the error beside its field.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.http import HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import services
-from ..models import Category, SavedView, Tag
-from ..selectors import SmartView, category_list_with_counts, tag_list_with_counts
-from .common import redirect_after, user_page
+from ..selectors import (
+    SmartView,
+    StrictBooleanField,
+    category_get,
+    category_list_with_counts,
+    category_names,
+    saved_view_get,
+    tag_get,
+    tag_list_with_counts,
+)
+from ..selectors import saved_view_list as saved_views_of
+from .common import confirm_delete, redirect_after, selected_or_404, user_page
 from .label_forms import CategoryForm, SavedViewForm, TagForm, save_with
 from .pages import task_list_page
 
 #: List-page query parameters that are not filters: ``saved`` marks the saved view shown.
-NOT_FILTERS = frozenset({"saved", "page"})
+NOT_FILTERS = frozenset({"saved", "page", "after"})
 
 
 def _tasks_kept(count: int, without: str) -> str:
@@ -37,7 +48,17 @@ def _tasks_kept(count: int, without: str) -> str:
     return f"Its {count} tasks keep existing, {without}."
 
 
-def _rows(objects, form_class: type[forms.Form], prefix: str, edit, initial) -> list[tuple]:
+#: The row whose inline edit was refused: its id and the bound form with the errors.
+Edit = tuple[int, forms.Form] | None
+
+
+def _rows(
+    objects: Iterable[models.Model],
+    form_class: type[forms.Form],
+    prefix: str,
+    edit: Edit,
+    initial: Callable[[Any], dict[str, Any]],
+) -> list[tuple[Any, forms.Form]]:
     """Each object with its inline edit form: the refused one bound, the others fresh."""
     edit_id, edit_form = edit or (None, None)
     return [
@@ -51,26 +72,22 @@ def _rows(objects, form_class: type[forms.Form], prefix: str, edit, initial) -> 
     ]
 
 
-def _confirm_delete(
-    request: HttpRequest, *, title: str, consequence: str, cancel_url: str, confirm: str
-) -> HttpResponse:
-    return render(
-        request,
-        "tasks/confirm_delete.html",
-        {"title": title, "consequence": consequence, "cancel_url": cancel_url, "confirm": confirm},
-    )
-
-
 # --- categories ---------------------------------------------------------------------------
 
 
-def _category_form(data=None, *, category_id: int | None = None) -> CategoryForm:
+def _category_form(
+    data: QueryDict | None = None, *, category_id: int | None = None
+) -> CategoryForm:
     auto_id = f"category-{category_id}-%s" if category_id else "new-category-%s"
     return CategoryForm(data, auto_id=auto_id)
 
 
 def _category_page(
-    request: HttpRequest, *, create_form=None, edit=None, status: int = 200
+    request: HttpRequest,
+    *,
+    create_form: CategoryForm | None = None,
+    edit: Edit = None,
+    status: int = 200,
 ) -> HttpResponse:
     categories = category_list_with_counts(user=request.user)
     rows = _rows(
@@ -96,7 +113,7 @@ def category_list(request: HttpRequest) -> HttpResponse:
 @user_page
 @require_POST
 def category_edit(request: HttpRequest, category_id: int) -> HttpResponse:
-    category = get_object_or_404(Category, pk=category_id, user=request.user)
+    category = selected_or_404(category_get, user=request.user, category_id=category_id)
     form = _category_form(request.POST, category_id=category.pk)
     if save_with(form, lambda data: services.category_update(category=category, data=data)):
         messages.success(request, f"Saved category “{category.name}”.")
@@ -107,13 +124,13 @@ def category_edit(request: HttpRequest, category_id: int) -> HttpResponse:
 @user_page
 @require_http_methods(["GET", "POST"])
 def category_delete(request: HttpRequest, category_id: int) -> HttpResponse:
-    category = get_object_or_404(Category, pk=category_id, user=request.user)
-    kept = _tasks_kept(category.tasks.count(), "without a category")
+    category = selected_or_404(category_get, user=request.user, category_id=category_id)
+    kept = _tasks_kept(category.task_count, "without a category")
     if request.method == "POST":
         services.category_delete(category=category)
         messages.success(request, f"Deleted category “{category.name}”. {kept}")
         return redirect_after(request, reverse("category-list"))
-    return _confirm_delete(
+    return confirm_delete(
         request,
         title=f"Delete category “{category.name}”?",
         consequence=kept,
@@ -125,12 +142,16 @@ def category_delete(request: HttpRequest, category_id: int) -> HttpResponse:
 # --- tags ---------------------------------------------------------------------------------
 
 
-def _tag_form(data=None, *, tag_id: int | None = None) -> TagForm:
+def _tag_form(data: QueryDict | None = None, *, tag_id: int | None = None) -> TagForm:
     return TagForm(data, auto_id=f"tag-{tag_id}-%s" if tag_id else "new-tag-%s")
 
 
 def _tag_page(
-    request: HttpRequest, *, create_form=None, edit=None, status: int = 200
+    request: HttpRequest,
+    *,
+    create_form: TagForm | None = None,
+    edit: Edit = None,
+    status: int = 200,
 ) -> HttpResponse:
     tags = tag_list_with_counts(user=request.user)
     rows = _rows(tags, TagForm, "tag", edit, lambda t: {"name": t.name})
@@ -154,7 +175,7 @@ def tag_list(request: HttpRequest) -> HttpResponse:
 @user_page
 @require_POST
 def tag_edit(request: HttpRequest, tag_id: int) -> HttpResponse:
-    tag = get_object_or_404(Tag, pk=tag_id, user=request.user)
+    tag = selected_or_404(tag_get, user=request.user, tag_id=tag_id)
     form = _tag_form(request.POST, tag_id=tag.pk)
     if save_with(form, lambda data: services.tag_update(tag=tag, data=data)):
         messages.success(request, f"Renamed the tag to “{tag.name}”.")
@@ -165,13 +186,13 @@ def tag_edit(request: HttpRequest, tag_id: int) -> HttpResponse:
 @user_page
 @require_http_methods(["GET", "POST"])
 def tag_delete(request: HttpRequest, tag_id: int) -> HttpResponse:
-    tag = get_object_or_404(Tag, pk=tag_id, user=request.user)
-    kept = _tasks_kept(tag.tasks.count(), "without this tag")
+    tag = selected_or_404(tag_get, user=request.user, tag_id=tag_id)
+    kept = _tasks_kept(tag.task_count, "without this tag")
     if request.method == "POST":
         services.tag_delete(tag=tag)
         messages.success(request, f"Deleted tag “{tag.name}”. {kept}")
         return redirect_after(request, reverse("tag-list"))
-    return _confirm_delete(
+    return confirm_delete(
         request,
         title=f"Delete tag “{tag.name}”?",
         consequence=kept,
@@ -182,11 +203,9 @@ def tag_delete(request: HttpRequest, tag_id: int) -> HttpResponse:
 
 # --- saved views --------------------------------------------------------------------------
 
-_TRUE = frozenset({"true", "1"})
-
 
 def _yes_no(yes: str, no: str) -> Callable[[str], str]:
-    return lambda value: yes if value.strip().lower() in _TRUE else no
+    return lambda value: yes if value.strip().lower() in StrictBooleanField.TRUE else no
 
 
 def _sort_words(field: str, descending: bool) -> str:
@@ -233,22 +252,14 @@ def filters_in_words(filters: Mapping[str, str], category_names: Mapping[int, st
     return " · ".join(words) or "All tasks"
 
 
-def _saved_view_page(request: HttpRequest, *, edit=None, status: int = 200) -> HttpResponse:
-    views = list(SavedView.objects.filter(user=request.user))
+def _saved_view_page(request: HttpRequest, *, edit: Edit = None, status: int = 200) -> HttpResponse:
+    views = list(saved_views_of(user=request.user))
     category_ids = {
         int(view.filters["category"])
         for view in views
         if str(view.filters.get("category", "")).isdigit()
     }
-    names = (
-        dict(
-            Category.objects.filter(user=request.user, pk__in=category_ids).values_list(
-                "pk", "name"
-            )
-        )
-        if category_ids
-        else {}
-    )
+    names = category_names(user=request.user, category_ids=category_ids)
     rows = [
         (view, form, filters_in_words(view.filters, names))
         for view, form in _rows(views, SavedViewForm, "view", edit, lambda v: {"name": v.name})
@@ -260,7 +271,7 @@ def _saved_view_page(request: HttpRequest, *, edit=None, status: int = 200) -> H
 def saved_view(request: HttpRequest, view_id: int) -> HttpResponse:
     """The task list with the view's filters, at the view's own address (so the sidebar
     marks it and a reload keeps it)."""
-    view = get_object_or_404(SavedView, pk=view_id, user=request.user)
+    view = selected_or_404(saved_view_get, user=request.user, view_id=view_id)
     params = QueryDict(urlencode(sorted(view.filters.items())), mutable=True)
     return task_list_page(request, params=params, saved_view=view)
 
@@ -300,7 +311,7 @@ def saved_view_list(request: HttpRequest) -> HttpResponse:
 @user_page
 @require_POST
 def saved_view_edit(request: HttpRequest, view_id: int) -> HttpResponse:
-    view = get_object_or_404(SavedView, pk=view_id, user=request.user)
+    view = selected_or_404(saved_view_get, user=request.user, view_id=view_id)
     form = SavedViewForm(request.POST, auto_id=f"view-{view.pk}-%s")
     if save_with(form, lambda data: services.saved_view_update(view=view, data=data)):
         messages.success(request, f"Renamed the view to “{view.name}”.")
@@ -311,12 +322,12 @@ def saved_view_edit(request: HttpRequest, view_id: int) -> HttpResponse:
 @user_page
 @require_http_methods(["GET", "POST"])
 def saved_view_delete(request: HttpRequest, view_id: int) -> HttpResponse:
-    view = get_object_or_404(SavedView, pk=view_id, user=request.user)
+    view = selected_or_404(saved_view_get, user=request.user, view_id=view_id)
     if request.method == "POST":
         services.saved_view_delete(view=view)
         messages.success(request, f"Deleted saved view “{view.name}”. Its tasks stay.")
         return redirect_after(request, reverse("saved-view-list"))
-    return _confirm_delete(
+    return confirm_delete(
         request,
         title=f"Delete saved view “{view.name}”?",
         consequence="Its tasks stay: only this saved filter is deleted.",

@@ -9,25 +9,35 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import zoneinfo
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.urls import path, reverse
+from django.urls import Resolver404, path, resolve, reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
 from .. import services
 from ..models import Priority, SavedView, Task
 from ..quickadd import parse_quick_add
-from ..selectors import SmartView, TaskFilterSet, task_get, task_page_context
+from ..selectors import (
+    SmartView,
+    TaskFilterSet,
+    task_cursor,
+    task_get,
+    task_page_context,
+    task_spawned_instance,
+    tasks_after,
+    with_cursor_key,
+)
 from ..templatetags.tideline import due_label
-from .common import redirect_after, safe_next, user_page
+from .common import confirm_delete, redirect_after, safe_next, user_page
 
 #: The list's default order when the URL names none.
 DEFAULT_ORDERING = {SmartView.COMPLETED: "-updated_at"}
@@ -44,7 +54,12 @@ SORT_CHOICES = [
 ]
 #: Filters the form's controls send in a shape the API does not use (repeated priority
 #: checkboxes, a tag-match switch) are rewritten to the API's parameters by a redirect.
-_PAGE_ONLY_PARAMS = ("tag_match", "page")
+_PAGE_ONLY_PARAMS = ("tag_match", "after")
+#: The parameters "Filter and sort" has a control for (their errors show beside it).
+FILTER_PANEL_PARAMS = frozenset(
+    {"search", "status", "category", "priority", "tags", "tags_all", "due_after", "due_before"}
+    | {"has_recurrence", "overdue", "ordering"}
+)
 
 
 def _user_tasks(request: HttpRequest):
@@ -139,23 +154,41 @@ def task_list_page(
         effective["ordering"] = DEFAULT_ORDERING.get(effective.get("view"), FALLBACK_ORDERING)
     filterset = TaskFilterSet(data=effective, queryset=_user_tasks(request), request=request)
     valid = filterset.is_valid()
-    tasks_qs = filterset.qs if valid else Task.objects.none()
-    page = Paginator(tasks_qs, settings.WEB_PAGE_SIZE).get_page(request.GET.get("page"))
-    tasks = list(page.object_list)
+    after = request.GET.get("after", "")
+    tasks, count, more_after = [], 0, ""
+    filter_errors = {} if valid else filterset.errors
+    if valid:
+        sort_by, descending = filterset.sort_key()
+        count = filterset.qs.count()
+        rows = with_cursor_key(filterset.qs, sort_by=sort_by)
+        try:
+            if after:
+                rows = tasks_after(rows, sort_by=sort_by, descending=descending, cursor=after)
+            tasks = list(rows[: settings.WEB_PAGE_SIZE + 1])
+        except ValidationError as exc:
+            valid, filter_errors = False, exc.message_dict
+        if len(tasks) > settings.WEB_PAGE_SIZE:
+            tasks = tasks[: settings.WEB_PAGE_SIZE]
+            more_after = task_cursor(tasks[-1])
     grouped = effective.get("view") == SmartView.UPCOMING and effective["ordering"] == "due_date"
     query = filters.urlencode()
+    next_params = filters.copy()
+    next_params["after"] = more_after
     context = {
         "tasks": tasks,
         "groups": _group_by_day(tasks) if grouped else None,
-        "page": page,
+        "count": count,
         "query": query,
-        "next_page_url": (
-            f"{request.path}?{_with_page(filters, page.next_page_number())}"
-            if page.has_next()
-            else ""
-        ),
+        "continued": bool(after),
+        "next_page_url": f"{request.path}?{next_params.urlencode()}" if more_after else "",
         "filterset": filterset,
-        "filter_errors": None if valid else filterset.errors,
+        "filter_errors": filter_errors,
+        "tag_filter_errors": filter_errors.get("tags") or filter_errors.get("tags_all"),
+        "other_filter_errors": [
+            (name, errors)
+            for name, errors in filter_errors.items()
+            if name not in FILTER_PANEL_PARAMS
+        ],
         "filters": filters,
         "heading": _heading(filters, filterset, saved_view),
         "current": _current_key(filters, saved_view),
@@ -167,16 +200,13 @@ def task_list_page(
         "list_url": request.get_full_path(),
         "filters_open": bool(set(filters) - {"view", "ordering"}),
     }
-    if getattr(request, "htmx", False) and request.GET.get("page"):
+    if request.htmx and after and not grouped:
         # "Load more": just the next rows and a new "load more" button.
-        return render(request, "tasks/partials/task_page_rows.html", context)
-    return render(request, "tasks/task_list.html", context, status=200 if valid else 400)
-
-
-def _with_page(filters: QueryDict, number: int) -> str:
-    params = filters.copy()
-    params["page"] = str(number)
-    return params.urlencode()
+        response = render(request, "tasks/partials/task_page_rows.html", context)
+    else:
+        response = render(request, "tasks/task_list.html", context, status=200 if valid else 400)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -197,7 +227,7 @@ def task_list(request: HttpRequest, default_view: str | None = None) -> HttpResp
 
 
 def _needs_rewrite(query: QueryDict, params: QueryDict) -> bool:
-    original = {k: v for k, v in query.lists() if k != "page"}
+    original = {k: v for k, v in query.lists() if k != "after"}
     return original != {k: v for k, v in params.lists()}
 
 
@@ -211,14 +241,33 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
     return render(request, "tasks/task_detail.html", task_page_context(task=task))
 
 
+def _sidebar_oob(request: HttpRequest) -> str:
+    """The sidebar with fresh counts, swapped out of band, still marking the list it is on
+    (``next``: the list the action was made from)."""
+    target = urlsplit(safe_next(request, ""))
+    current = ""
+    try:
+        match = resolve(target.path)
+    except Resolver404:
+        match = None
+    if match is not None and match.url_name == "saved-view":
+        current = f"saved:{match.kwargs['view_id']}"
+    elif match is not None and match.url_name == "home":
+        current = f"view:{SmartView.ALL}"
+    elif match is not None and match.url_name == "task-list":
+        current = _current_key(canonical_filters(QueryDict(target.query)), None)
+    return render_to_string(
+        "tasks/partials/sidebar.html", {"oob": True, "current": current}, request
+    )
+
+
 def _row_response(request: HttpRequest, task: Task, *, extra: str = "") -> HttpResponse:
     """The task's row, and the sidebar (its counts changed) swapped out of band."""
     task = task_get(user=request.user, task_id=task.pk)
     html = render_to_string(
         "tasks/partials/task_row.html", {"task": task, "list_url": safe_next(request, "")}, request
     )
-    sidebar = render_to_string("tasks/partials/sidebar.html", {"oob": True}, request)
-    return HttpResponse(html + extra + sidebar)
+    return HttpResponse(html + extra + _sidebar_oob(request))
 
 
 @user_page
@@ -258,7 +307,7 @@ NEXT_INSTANCE_ATTEMPTS = 10
 def task_next_instance(request: HttpRequest, task_id: int) -> HttpResponse:
     """The instance spawned from a completed recurring task, once the consumer made it."""
     task = _get_task(request, task_id)
-    spawned = _user_tasks(request).filter(parent=task).first()
+    spawned = task_spawned_instance(task=task)
     if spawned is not None:
         return render(
             request,
@@ -279,16 +328,20 @@ def task_delete(request: HttpRequest, task_id: int) -> HttpResponse:
     """GET: a confirmation page (JavaScript off). POST: delete."""
     task = _get_task(request, task_id)
     if request.method != "POST":
-        return render(
+        back = safe_next(request, reverse("home"))
+        series = "; its series stops here unless another instance is open"
+        return confirm_delete(
             request,
-            "tasks/task_confirm_delete.html",
-            {"task": task, "next": safe_next(request, reverse("home"))},
+            title=f"Delete “{task.title}”?",
+            consequence=f"The task is removed for good{series if task.has_recurrence else ''}.",
+            cancel_url=back,
+            confirm="Delete task",
+            next_url=back,
         )
     title = task.title
     services.task_delete(task=task)
     if request.htmx or request.headers.get("X-Requested-With") == "fetch":
-        sidebar = render_to_string("tasks/partials/sidebar.html", {"oob": True}, request)
-        return HttpResponse(sidebar)
+        return HttpResponse(_sidebar_oob(request))
     messages.success(request, f"Deleted “{title}”.")
     target = safe_next(request, reverse("home"))
     if target.startswith(reverse("task-detail", args=[task_id])):
@@ -328,7 +381,7 @@ def task_quick_edit(request: HttpRequest, task_id: int) -> HttpResponse:
 
 
 def _due_on_day(task: Task, value: str) -> dt.datetime | ValidationError | None:
-    """``2026-12-04`` at the task's current local time (09:00 for a task without one)."""
+    """``2026-12-04`` at the task's current local time (DEFAULT_DUE_TIME for a task without one)."""
     if not value.strip():
         return None
     try:
@@ -336,14 +389,10 @@ def _due_on_day(task: Task, value: str) -> dt.datetime | ValidationError | None:
     except ValueError:
         return ValidationError({"due_date": "Enter a date as YYYY-MM-DD."})
     if task.due_date is not None:
-        local_time = task.due_date.astimezone(_zone(task.timezone)).time()
+        local_time = task.due_date.astimezone(zoneinfo.ZoneInfo(task.timezone)).time()
     else:
         local_time = settings.DEFAULT_DUE_TIME
     return dt.datetime.combine(day, local_time)  # naive: read in the task's zone
-
-
-def _zone(name: str) -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(name)
 
 
 # --- quick add --------------------------------------------------------------------------

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path, reverse
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
 
 from .. import services
-from ..models import Task
-from ..selectors import task_get
-from .common import redirect_after, safe_next, user_page
-from .forms import DUE_FIELDS, RECURRENCE_FIELDS, TaskForm, zone_names
+from ..models import Task, timezone_names
+from .common import add_service_errors, get_task_or_404, redirect_after, safe_next, user_page
+from .forms import DUE_FIELDS, RECURRENCE_FIELDS, TaskForm
 
 PAGE_TEMPLATE = "tasks/task_form.html"
 BODY_TEMPLATE = "tasks/partials/task_form_body.html"
@@ -29,11 +29,7 @@ def task_new(request: HttpRequest) -> HttpResponse:
 @user_page
 @require_http_methods(["GET", "POST"])
 def task_edit(request: HttpRequest, task_id: int) -> HttpResponse:
-    try:
-        task = task_get(user=request.user, task_id=task_id)
-    except Task.DoesNotExist:
-        raise Http404("No such task.") from None
-    return _task_form(request, task=task)
+    return _task_form(request, task=get_task_or_404(request, task_id))
 
 
 @user_page
@@ -60,7 +56,7 @@ def _task_form(request: HttpRequest, *, task: Task | None) -> HttpResponse:
         try:
             saved = _save(form, task=task, user=request.user)
         except ValidationError as exc:
-            form.add_service_errors(exc)
+            add_service_errors(form, exc, form.service_field_map())
         else:
             messages.success(request, "Task saved" if task else "Task created")
             default = reverse("task-detail", args=[saved.pk])
@@ -78,8 +74,8 @@ def _save(form: TaskForm, *, task: Task | None, user) -> Task:
 
 
 def _next_url(request: HttpRequest) -> str:
-    """Where to go after saving: ``next``, or the page an htmx dialog was opened on."""
-    given = request.POST.get("next") or request.GET.get("next")
+    """Where to go after saving: a safe ``next``, or the page an htmx dialog was opened on."""
+    given = safe_next(request, "")
     if given:
         return given
     if request.htmx and request.method != "POST":
@@ -108,11 +104,13 @@ def _render(
         "next": _next_url(request),
         "cancel_url": safe_next(request, cancel_default),
         "preview": form.preview(),
-        "zone_names": zone_names(),
+        "zone_names": timezone_names(),
         "tag_names": form.tag_suggestions(),
     }
     template = BODY_TEMPLATE if request.htmx else PAGE_TEMPLATE
-    return render(request, template, context, status=status)
+    response = render(request, template, context, status=status)
+    patch_vary_headers(response, ("HX-Request",))  # the same address: a fragment or a page
+    return response
 
 
 urlpatterns = [

@@ -165,3 +165,31 @@ def test_a_tag_created_on_a_task_is_listed(api):
 def test_two_users_may_have_tags_with_the_same_name(api, bob_api):
     assert api.post("/api/tags/", {"name": "home"}).status_code == 201
     assert bob_api.post("/api/tags/", {"name": "Home"}).status_code == 201
+
+
+def test_a_tag_name_with_a_comma_is_a_400_on_name(api, alice):
+    response = api.post("/api/tags/", {"name": "a,b"})
+
+    assert response.status_code == 400
+    assert response.json() == {"name": ["Tag names cannot contain commas."]}
+    assert not Tag.objects.exists()
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_renaming_a_tag_to_a_name_with_a_comma_is_a_400_on_name(api, alice, method):
+    home = make_tag(alice, "home")
+
+    response = getattr(api, method)(f"/api/tags/{home.pk}/", {"name": "home,work"})
+
+    assert response.status_code == 400
+    assert response.json() == {"name": ["Tag names cannot contain commas."]}
+    assert Tag.objects.get(pk=home.pk).name == "home"
+
+
+def test_a_task_tag_with_a_comma_is_a_400_on_tags(api, alice):
+    response = api.post("/api/tasks/", {"title": "Pay", "tags": ["a,b"]}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"tags": ["Tag names cannot contain commas."]}
+    assert not Task.objects.exists()
+    assert not Tag.objects.exists()

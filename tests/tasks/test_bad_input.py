@@ -360,3 +360,28 @@ def test_a_weak_password_is_400_naming_password(anon_api, db):
 
     assert response.status_code == 400
     assert "password" in response.json()
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ("search=" + "+".join(["a"] * 21), "search", "Search for at most 20 words."),
+        ("search=" + "x" * 201, "search", "Ensure this value has at most 200 characters"),
+        ("tags=" + ",".join(f"t{i}" for i in range(21)), "tags", "Filter by at most 20 tags."),
+        ("tags_all=" + ",".join(f"t{i}" for i in range(21)), "tags_all", "at most 20 tags"),
+    ],
+)
+def test_free_text_filters_are_bounded(api, query, field, message):
+    response = api.get(f"/api/tasks/?{query}")
+
+    assert response.status_code == 400
+    assert message in response.json()[field][0]
+
+
+def test_twenty_search_words_and_tags_are_still_fine(api):
+    words = "+".join(["a"] * 20)
+    tags = ",".join(f"t{i}" for i in range(20))
+
+    response = api.get(f"/api/tasks/?search={words}&tags={tags}&tags_all={tags}")
+
+    assert response.status_code == 200

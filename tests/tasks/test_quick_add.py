@@ -350,6 +350,17 @@ CASES = [
         id="weekly-in-title-and-a-repeat",
     ),
     case("Check alarm every 30 february", id="impossible-repeat-stays-in-title"),
+    case("Buy milk every 0 days", id="every-0-days-stays-in-title"),
+    case("Buy milk every 0 weeks", id="every-0-weeks-stays-in-title"),
+    case("Buy milk every 0 mondays", id="every-0-mondays-stays-in-title"),
+    case("Buy milk every 1001 days", id="interval-over-1000-stays-in-title"),
+    case(
+        "Buy milk every 1000 days",
+        title="Buy milk",
+        due="2026-12-02T09:00:00+01:00",
+        rule="FREQ=DAILY;INTERVAL=1000",
+        id="interval-of-1000-repeats",
+    ),
     case("Write from completion", id="completion-without-repeat-stays-in-title"),
     # Reminders.
     case(
@@ -408,6 +419,12 @@ CASES = [
     ),
     case(
         "Tidy desk @work @WORK @focus", title="Tidy desk", tags=["work", "focus"], id="tags-dedup"
+    ),
+    case(
+        "Sort @post,bills @home,",
+        title="Sort @post,bills",
+        tags=["home"],
+        id="tag-with-comma-stays",
     ),
     case("Pay taxes !urgent", title="Pay taxes", priority="urgent", id="bang-urgent"),
     case("Decide later P1 p3", title="Decide later p3", priority="urgent", id="first-priority"),

@@ -420,6 +420,46 @@ def test_tag_update_to_a_duplicate_name_is_a_validation_error_on_name(alice):
     assert "name" in exc.value.message_dict
 
 
+COMMA = "Tag names cannot contain commas."
+
+
+def test_a_tag_name_with_a_comma_is_refused_on_name(alice):
+    with pytest.raises(ValidationError) as exc:
+        services.tag_create(user=alice, name="bills, urgent")
+
+    assert exc.value.message_dict == {"name": [COMMA]}
+    assert not Tag.objects.exists()
+
+
+def test_renaming_a_tag_to_a_name_with_a_comma_is_refused_on_name(alice):
+    home = make_tag(alice, "home")
+
+    with pytest.raises(ValidationError) as exc:
+        services.tag_update(tag=home, data={"name": "home,work"})
+
+    assert exc.value.message_dict == {"name": [COMMA]}
+    assert Tag.objects.get(pk=home.pk).name == "home"
+
+
+def test_a_task_tag_name_with_a_comma_is_refused_on_tags(alice):
+    with pytest.raises(ValidationError) as exc:
+        services.task_create(user=alice, title="Pay", tags=["bills", "a,b"])
+
+    assert exc.value.message_dict == {"tags": [COMMA]}
+    assert not Task.objects.exists()
+    assert not Tag.objects.exists()
+
+
+def test_updating_a_tasks_tags_to_a_name_with_a_comma_is_refused_on_tags(alice):
+    task = make_task(alice, tags=["bills"])
+
+    with pytest.raises(ValidationError) as exc:
+        services.task_update(task=task, data={"tags": ["a,b"]})
+
+    assert exc.value.message_dict == {"tags": [COMMA]}
+    assert tag_names(task) == ["bills"]
+
+
 def test_tag_delete_removes_it_from_its_tasks(alice):
     task = make_task(alice, tags=["home", "work"])
 

@@ -309,11 +309,22 @@ def test_an_unknown_time_zone_is_refused_beside_the_field_in_the_apis_words(clie
         {"email": "alice@example.com", "timezone": "Mars/Olympus", "reminders_enabled": "on"},
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     api_message = api_errors({"timezone": "Mars/Olympus"}, path="/api/me/", client=api)
     assert field_errors(response, "timezone") == api_message["timezone"]
     assert api_message["timezone"] == ["'Mars/Olympus' is not a known IANA time zone."]
     assert Profile.objects.get(user=alice).timezone == "UTC"
+
+
+def test_a_bad_email_is_refused_with_a_400_and_nothing_is_saved(client, alice):
+    client.force_login(alice)
+
+    response = client.post(reverse("settings"), {"email": "not-an-address", "timezone": "UTC"})
+
+    assert response.status_code == 400
+    assert field_errors(response, "email") == ["Enter a valid email address."]
+    alice.refresh_from_db()
+    assert alice.email == "alice@example.com"
 
 
 # --- API access -----------------------------------------------------------------------------

@@ -359,6 +359,32 @@ def test_adding_a_tag_whose_name_exists_in_another_case_shows_the_error_beside_t
     assert Tag.objects.filter(user=alice).count() == 1
 
 
+def test_a_tag_name_with_a_comma_is_refused_beside_the_name_in_the_apis_words(
+    alice_client, alice, api
+):
+    api_message = api.post("/api/tags/", {"name": "a,b"}).json()["name"]
+
+    response = alice_client.post("/tags/", {"name": "a,b"})
+
+    assert response.status_code == 400
+    assert [field_error(response, "new-tag-name")] == api_message
+    assert api_message == ["Tag names cannot contain commas."]
+    assert page(response).by_id("new-tag-name").attrs["value"] == "a,b"
+    assert not Tag.objects.filter(user=alice).exists()
+
+
+def test_renaming_a_tag_to_a_name_with_a_comma_shows_the_error_in_its_row(alice_client, alice):
+    home = make_tag(alice, "home")
+
+    response = alice_client.post(f"/tags/{home.pk}/edit/", {"name": "home, work"})
+
+    assert response.status_code == 400
+    assert field_error(response, f"tag-{home.pk}-name") == "Tag names cannot contain commas."
+    assert "open" in page(response).by_id(f"tag-{home.pk}").find_all("details")[0].attrs
+    home.refresh_from_db()
+    assert home.name == "home"
+
+
 def test_renaming_a_tag(alice_client, alice):
     task = make_task(alice, tags=["hom"])
     tag = Tag.objects.get(user=alice)

@@ -234,6 +234,51 @@ def test_deleting_a_saved_view_keeps_the_tasks(alice_client, alice):
     assert task.title == "Fire"
 
 
+# --- a view whose category is deleted ------------------------------------------------------
+
+
+def test_deleting_a_category_leaves_its_saved_views_openable_with_their_other_filters(
+    alice_client, alice
+):
+    errands = make_category(alice, "Errands")
+    view = make_view(alice, "Hot errands", category=str(errands.pk), priority="urgent")
+    make_task(alice, title="Post the parcel", category=errands, priority="urgent")
+    make_task(alice, title="Water plants", priority="low")
+
+    alice_client.post(f"/categories/{errands.pk}/delete/")
+    response = alice_client.get(f"/views/{view.pk}/")
+
+    assert response.status_code == 200
+    assert [task.title for task in response.context["tasks"]] == ["Post the parcel"]
+    view.refresh_from_db()
+    assert view.filters == {"priority": "urgent"}
+    row = cells(alice_client.get("/views/"), f"view-{view.pk}")
+    assert row[1] == "priority urgent"
+
+
+def test_deleting_a_category_leaves_views_of_other_categories_alone(alice, bob):
+    errands, work = make_category(alice, "Errands"), make_category(alice, "Work")
+    kept = make_view(alice, "Work", category=str(work.pk))
+    bobs = make_view(bob, "Bob's", view="today")
+
+    services.category_delete(category=errands)
+
+    kept.refresh_from_db()
+    bobs.refresh_from_db()
+    assert (kept.filters, bobs.filters) == ({"category": str(work.pk)}, {"view": "today"})
+
+
+def test_deleting_a_category_through_the_api_removes_it_from_saved_views(api, alice):
+    errands = make_category(alice, "Errands")
+    view = make_view(alice, "Errands today", category=str(errands.pk), view="today")
+
+    assert api.delete(f"/api/categories/{errands.pk}/").status_code == 204
+
+    body = api.get(f"/api/views/{view.pk}/").json()
+    assert body["filters"] == {"view": "today"}
+    assert api.get("/api/tasks/", body["filters"]).status_code == 200
+
+
 # --- isolation, login, CSRF -------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from django.test import Client
 
 from notifications.models import DeliveryState, ReminderDelivery
 from recurrence.services import spawn_next_instance
+from tasks import services
 from tasks.models import Task
 from tests.factories import UserFactory, make_task
 
@@ -310,3 +311,52 @@ def test_a_completion_mode_task_page_explains_instead_of_listing_dates(client, p
 
     assert "The next one is due every 2 days counted from the moment you complete" in body
     assert "Next occurrences" not in body
+
+
+@pytest.mark.parametrize(
+    ("list_url", "marked"),
+    [
+        ("/tasks/?view=today", 'href="/tasks/?view=today" aria-current="page"'),
+        ("/", 'href="/tasks/?view=all" aria-current="page"'),
+    ],
+)
+def test_the_refreshed_sidebar_still_marks_the_list_the_action_came_from(
+    browser, alice, list_url, marked
+):
+    task = make_task(alice, title="Buy milk")
+
+    response = browser.post(
+        f"/tasks/{task.pk}/complete/", {"next": list_url}, HTTP_HX_REQUEST="true"
+    )
+
+    assert marked in response.content.decode()
+
+
+def test_the_refreshed_sidebar_marks_a_saved_view(browser, alice):
+    task = make_task(alice, title="Buy milk", priority="high")
+    view = services.saved_view_create(user=alice, name="Hot", filters={"priority": "high"})
+
+    response = browser.post(
+        f"/tasks/{task.pk}/delete/", {"next": f"/views/{view.pk}/"}, HTTP_X_REQUESTED_WITH="fetch"
+    )
+
+    assert f'href="/views/{view.pk}/" aria-current="page"' in response.content.decode()
+
+
+def test_the_series_and_reminder_name_the_viewers_zone_when_the_task_has_another(
+    client, paris_viewer
+):
+    task = make_task(
+        paris_viewer,
+        title="Stand-up",
+        due_date=dt.datetime(2030, 3, 4, 9, tzinfo=NEW_YORK),
+        timezone="America/New_York",
+        recurrence_rule="FREQ=DAILY",
+        remind_before=dt.timedelta(minutes=15),
+    )
+
+    body = client.get(f"/tasks/{task.pk}/").content.decode()
+
+    assert "Monday 4 March 2030, 14:45</" not in body  # never an unlabelled time
+    assert 'Monday 4 March 2030, 14:45 <span class="muted">(Europe/Paris)</span>' in body
+    assert "Times in Europe/Paris, your zone." in body

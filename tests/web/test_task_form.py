@@ -14,6 +14,7 @@ from django.test import Client
 
 from tasks import services
 from tasks.models import Tag, Task
+from tasks.web.common import add_service_errors
 from tasks.web.forms import TaskForm
 from tests.factories import make_category, make_tag, make_task
 
@@ -406,6 +407,35 @@ def test_creating_ignores_a_next_page_on_another_site(signed_in, alice):
     assert response["Location"] == f"/tasks/{Task.objects.get(user=alice).pk}/"
 
 
+def test_the_form_carries_a_next_page_of_this_site_only(signed_in):
+    safe = parse(signed_in.get(NEW, {"next": "/tasks/?view=today"}))
+    unsafe = parse(signed_in.get(NEW, {"next": "https://evil.example/"}))
+
+    assert value(safe, "next") == "/tasks/?view=today"
+    assert not unsafe.find("input", name="next")
+
+
+def test_the_time_field_says_the_default_due_time(signed_in, settings):
+    settings.DEFAULT_DUE_TIME = dt.time(8, 30)
+
+    root = parse(signed_in.get(NEW))
+
+    assert root.by_id("id_due_time_helptext").text == "Empty: 08:30."
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX], ids=["page", "htmx"])
+def test_the_form_says_that_it_depends_on_htmx_for_caches(signed_in, alice, headers):
+    """The same address answers a page or a fragment, so no cache may mix them up."""
+    task = make_task(alice)
+
+    for response in (
+        signed_in.get(NEW, **headers),
+        signed_in.get(edit_url(task), **headers),
+        signed_in.post(NEW, form_data(title=""), **headers),
+    ):
+        assert "HX-Request" in response["Vary"]
+
+
 def test_creating_from_htmx_redirects_the_browser(signed_in, alice):
     response = signed_in.post(NEW, form_data(next="/tasks/"), **HTMX)
 
@@ -510,6 +540,14 @@ def test_typed_tags_are_your_tags_found_or_created(signed_in, alice, bob):
         [work.pk, Tag.objects.get(user=alice, name="home").pk]
     )
     assert Tag.objects.filter(user=bob).count() == 1
+
+
+def test_commas_in_the_tags_field_separate_names_so_no_tag_name_has_one(signed_in, alice):
+    response = signed_in.post(NEW, form_data(tags="bills,urgent ,, home"))
+
+    assert response.status_code == 302
+    assert Task.objects.get(user=alice).tag_names() == ["bills", "home", "urgent"]
+    assert not Tag.objects.filter(name__contains=",").exists()
 
 
 def test_a_category_of_your_own(signed_in, alice):
@@ -621,11 +659,14 @@ def test_service_errors_about_fields_the_form_lacks_go_to_the_top(alice):
     form = TaskForm(form_data(), user=alice)
     assert form.is_valid()
 
-    form.add_service_errors(
-        ValidationError({"completed": "Odd.", "__all__": "Whole.", "recurrence_type": "Both."})
+    add_service_errors(
+        form,
+        ValidationError({"completed": "Odd.", "__all__": "Whole.", "recurrence_type": "Both."}),
+        form.service_field_map(),
     )
+    add_service_errors(form, ValidationError("Not a field."), form.service_field_map())
 
-    assert form.non_field_errors() == ["Odd.", "Whole."]
+    assert form.non_field_errors() == ["Odd.", "Whole.", "Not a field."]
     assert form.errors["repeat"] == ["Both."]
 
 

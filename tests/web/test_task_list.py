@@ -130,23 +130,32 @@ def test_priority_checkboxes_and_tag_match_become_the_api_parameters(browser):
     assert response["Location"] == "/tasks/?priority=high%2Curgent&tags_all=work"
 
 
-def test_a_bad_filter_is_a_400_naming_the_field(browser):
-    response = browser.get("/tasks/?due_before=someday&priority=extreme")
+def test_a_bad_filter_is_a_400_with_the_error_beside_its_field(browser):
+    response = browser.get("/tasks/?due_before=someday&priority=extreme&created_after=never")
 
     body = response.content.decode()
     assert response.status_code == 400
-    assert "due_before: Enter a date (2026-12-01)" in body
-    assert "priority:" in body
+    assert re.search(
+        r'id="f-due-before"[^>]*aria-invalid="true" aria-describedby="f-due-before-error"', body
+    )
+    assert re.search(r'<ul class="errorlist" id="f-due-before-error"><li>Enter a date', body)
+    assert re.search(r'<ul class="errorlist" id="f-priority-error"><li>Select a valid', body)
+    # A parameter without a control in the panel is named as the API names it.
+    assert "<code>created_after</code>: Enter a date" in body
 
 
 def test_rows_show_due_dates_in_the_viewers_zone_with_the_tasks_zone_named(browser, paris_alice):
     work = make_category(paris_alice, "Work", color="#16a34a")
+    # 09:00 in New York, two days ahead: 15:00 in Paris, or 14:00 in the weeks when the
+    # two zones' daylight saving times differ.
+    new_york_nine = dt.datetime.combine(
+        local(2, 0).date(), dt.time(9), zoneinfo.ZoneInfo("America/New_York")
+    )
+    in_paris = new_york_nine.astimezone(PARIS)
     make_task(
         paris_alice,
         title="Call New York",
-        due_date=dt.datetime.combine(
-            local(1, 0).date(), dt.time(9), zoneinfo.ZoneInfo("America/New_York")
-        ),
+        due_date=new_york_nine,
         timezone="America/New_York",
         category=work,
         tags=["calls"],
@@ -157,8 +166,8 @@ def test_rows_show_due_dates_in_the_viewers_zone_with_the_tasks_zone_named(brows
 
     body = browser.get("/tasks/?view=all").content.decode()
 
-    assert "Tomorrow 15:00" in body  # 09:00 in New York is 15:00 in Paris
-    assert "(09:00 America/New_York)" in body
+    assert f"{in_paris:%A %H:%M}" in body
+    assert f"({new_york_nine:%a} 09:00 America/New_York)" in body
     assert "--dot: #16a34a" in body and "Work" in body
     assert "@calls" in body
     assert "every week on Monday and Friday" in body
@@ -189,13 +198,60 @@ def test_long_lists_come_in_pages_with_load_more(browser, paris_alice, settings)
         make_task(paris_alice, title=f"Task {i}", due_date=local(1, 8 + i))
 
     first = browser.get("/tasks/?view=all")
-    more = browser.get("/tasks/?view=all&page=2", HTTP_HX_REQUEST="true")
+    more_url = first.context["next_page_url"]
+    more = browser.get(more_url, HTTP_HX_REQUEST="true")
 
     assert titles(first) == [f"Task {i}" for i in range(5)]
-    assert 'href="/tasks/?view=all&amp;page=2"' in first.content.decode()
+    assert f'hx-get="{more_url.replace("&", "&amp;")}"' in first.content.decode()
     assert titles(more) == ["Task 5", "Task 6"]
     assert "<html" not in more.content.decode()  # only the rows
     assert "Load more" not in more.content.decode()
+
+
+def test_load_more_neither_repeats_nor_skips_after_rows_were_completed(
+    browser, paris_alice, settings
+):
+    settings.WEB_PAGE_SIZE = 5
+    tasks = [make_task(paris_alice, title=f"Task {i}", due_date=local(1, 8 + i)) for i in range(9)]
+    first = browser.get("/tasks/?view=all")
+    for task in tasks[:3]:  # completed from the list: they leave the pending view
+        browser.post(f"/tasks/{task.pk}/complete/", HTTP_HX_REQUEST="true")
+
+    more = browser.get(first.context["next_page_url"], HTTP_HX_REQUEST="true")
+
+    assert titles(more) == ["Task 5", "Task 6", "Task 7", "Task 8"]
+
+
+@pytest.mark.parametrize(
+    "ordering", ["due_date", "-due_date", "priority", "-priority", "title", "-title", "-created_at"]
+)
+def test_following_load_more_lists_every_task_once_in_every_sort(
+    browser, paris_alice, settings, ordering
+):
+    settings.WEB_PAGE_SIZE = 3
+    for i in range(10):
+        make_task(
+            paris_alice,
+            title=f"Task {i % 4}",  # ties on the title, broken by id
+            priority=["low", "high"][i % 2],
+            due_date=local(i % 3, 9) if i % 4 else None,  # ties and tasks without a date
+        )
+    expected = [t["id"] for t in browser.get(f"/api/tasks/?ordering={ordering}").json()["results"]]
+
+    seen, url = [], f"/tasks/?view=all&ordering={ordering}"
+    while url:
+        response = browser.get(url)
+        seen += [task.pk for task in response.context["tasks"]]
+        url = response.context["next_page_url"]
+
+    assert seen == expected
+
+
+def test_a_forged_position_is_a_400(browser):
+    response = browser.get("/tasks/?view=all&after=not-a-cursor")
+
+    assert response.status_code == 400
+    assert "This is not a position in this list." in response.content.decode()
 
 
 def test_empty_views_say_what_to_do(browser):

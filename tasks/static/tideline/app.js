@@ -14,10 +14,18 @@
   const dialog = () => document.getElementById("dialog");
   document.addEventListener("htmx:afterSwap", (event) => {
     const target = event.detail.target;
-    if (target && target.id === "dialog" && !target.open) {
+    if (!target || target.id !== "dialog") return;
+    if (!target.open) {
       target.showModal();
       const first = target.querySelector("input:not([type=hidden]), select, textarea");
       if (first) first.focus();
+      return;
+    }
+    // The form came back with errors: go to the first field that has one.
+    const invalid = target.querySelector('[aria-invalid="true"], [role="alert"]');
+    if (invalid) {
+      if (!invalid.matches("input, select, textarea, button")) invalid.setAttribute("tabindex", "-1");
+      invalid.focus();
     }
   });
   document.addEventListener("click", (event) => {
@@ -34,7 +42,7 @@
   const pending = new Map(); // row id -> {url, timer, row, toast}
 
   function sendDelete(url) {
-    const body = new URLSearchParams({ csrfmiddlewaretoken: csrfToken() });
+    const body = new URLSearchParams({ csrfmiddlewaretoken: csrfToken(), next: location.pathname + location.search });
     return fetch(url, {
       method: "POST", body, keepalive: true, credentials: "same-origin",
       headers: { "X-CSRFToken": csrfToken(), "X-Requested-With": "fetch" },
@@ -83,13 +91,25 @@
     document.body.appendChild(toast);
     const next = row.nextElementSibling || row.previousElementSibling;
     row.hidden = true;
-    pending.set(row.id, {
-      url: form.dataset.undoableDelete, row, toast,
-      timer: setTimeout(() => finishDelete(row.id), UNDO_SECONDS * 1000),
-    });
+    const item = { url: form.dataset.undoableDelete, row, toast, next, timer: null };
+    // The undo time runs while the focus is elsewhere: a keyboard or screen-reader user on
+    // the Undo button has as long as they need.
+    const arm = () => { clearTimeout(item.timer); item.timer = setTimeout(() => expire(row.id), UNDO_SECONDS * 1000); };
+    toast.addEventListener("focusout", arm);
+    toast.addEventListener("focusin", () => clearTimeout(item.timer));
+    pending.set(row.id, item);
+    arm();
     toast.querySelector("button").focus();
-    if (next && next.matches("[data-task-row]")) select(next, false);
   });
+
+  function expire(id) {
+    const item = pending.get(id);
+    if (!item) return;
+    const focusWasInToast = item.toast.contains(document.activeElement);
+    if (focusWasInToast) return; // focusout re-arms the timer
+    finishDelete(id);
+    if (item.next && item.next.matches("[data-task-row]") && document.activeElement === document.body) select(item.next, false);
+  }
   // Leaving the page: deletes still waiting for their undo time are sent now.
   window.addEventListener("pagehide", () => { for (const id of [...pending.keys()]) finishDelete(id); });
 
@@ -142,12 +162,35 @@
     }
     event.preventDefault();
   });
-  // After htmx replaces the selected row (complete, inline edit), keep it selected.
-  document.addEventListener("htmx:afterSwap", (event) => {
+  // After htmx replaces a row (complete, inline edit), the focus goes back to the control
+  // that had it (the priority menu, the circle), and the row stays selected. Once settled:
+  // until then htmx keeps the old row's class on the new one.
+  let refocus = null;
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const target = event.detail.target;
+    const active = document.activeElement;
+    refocus = null;
+    if (!target || !target.matches || !target.matches("[data-task-row]") || !target.contains(active) || active === target) return;
+    const selector = active.dataset.action ? `[data-action="${active.dataset.action}"]`
+      : active.name ? `[name="${active.name}"]` : null;
+    refocus = { id: target.id, selector };
+  });
+  document.addEventListener("htmx:afterSettle", (event) => {
     const id = event.detail.target && event.detail.target.id;
     if (!id || !id.startsWith("task-")) return;
     const row = document.getElementById(id);
-    const wasFocused = event.detail.target.contains(document.activeElement) || !document.body.contains(document.activeElement);
+    if (row && refocus && refocus.id === id) {
+      const control = refocus.selector && row.querySelector(refocus.selector);
+      refocus = null;
+      select(row, false);
+      if (control) control.focus();
+      return;
+    }
+    // htmx moves the focus to the new row (same id), or drops it to <body> when the
+    // focused control has no id; either way the replaced row had it.
+    const active = document.activeElement;
+    const wasFocused = !active || active === document.body
+      || event.detail.target.contains(active) || (row && row.contains(active));
     if (row && wasFocused) select(row, false);
   });
   document.addEventListener("focusin", (event) => {
