@@ -250,6 +250,8 @@ class Task(models.Model):
             # by migration 0002 on PostgreSQL only (SQLite has no NULLS LAST in an index).
             models.Index(fields=["user", "due_date", "id"], name="task_user_due"),
             models.Index(fields=["user", "completed", "due_date"], name="task_user_status_due"),
+            # The sidebar's pending count per category, read off the index.
+            models.Index(fields=["category", "completed"], name="task_category_status"),
             models.Index(
                 fields=["remind_at"],
                 name="task_pending_reminder",

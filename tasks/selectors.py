@@ -11,9 +11,20 @@ from dataclasses import dataclass
 
 import django_filters
 from django import forms
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -324,7 +335,8 @@ def task_get(*, user, task_id: int) -> Task:
 
 @dataclass(frozen=True)
 class Sidebar:
-    """What the web app's sidebar shows: view counts, categories, tags, saved views."""
+    """What the web app's sidebar shows: view counts, categories (with their pending
+    counts), tags, saved views."""
 
     counts: dict[str, int]
     categories: list[Category]
@@ -332,17 +344,48 @@ class Sidebar:
     saved_views: list[SavedView]
 
 
+class SubqueryCount(Subquery):
+    """``COUNT(*)`` of a queryset as a scalar subquery: each count is read off an index."""
+
+    template = "(SELECT COUNT(*) FROM (%(subquery)s) _counted)"
+    output_field = IntegerField()
+
+    def __init__(self, queryset: QuerySet, **kwargs) -> None:
+        super().__init__(queryset.order_by().annotate(_one=Value(1)).values("_one"), **kwargs)
+
+
 def sidebar_get(*, user, now: dt.datetime | None = None) -> Sidebar:
-    """Four queries whatever the number of tasks, categories, tags or views."""
+    """Four queries whatever the number of tasks, categories, tags or views; every count is
+    an index range (``task_user_status_due``, ``task_category_status``), never a scan of all
+    the user's tasks."""
     now = now or timezone.now()
     zone = user_timezone(user)
-    counts = Task.objects.for_user(user).aggregate(
-        **{view: Count("pk", filter=smart_view_q(view, now=now, zone=zone)) for view in SmartView}
+    tasks = Task.objects.filter(user=OuterRef("pk"))
+    counts = (
+        get_user_model()
+        .objects.filter(pk=user.pk)
+        .values(
+            **{
+                view: SubqueryCount(tasks.filter(smart_view_q(view, now=now, zone=zone)))
+                for view in SmartView
+            }
+        )
+        .get()
     )
+    categories = (
+        Category.objects.filter(user=user)
+        .annotate(
+            pending_count=SubqueryCount(
+                Task.objects.filter(category=OuterRef("pk"), completed=False)
+            )
+        )
+        .order_by(Lower("name"), "id")
+    )
+    tags = Tag.objects.filter(user=user).order_by(Lower("name"), "id")
     return Sidebar(
         counts=counts,
-        categories=list(category_list_with_counts(user=user)),
-        tags=list(tag_list_with_counts(user=user)),
+        categories=list(categories),
+        tags=list(tags),
         saved_views=list(SavedView.objects.filter(user=user)),
     )
 

@@ -8,6 +8,8 @@ import zoneinfo
 from django import template
 from django.utils import timezone
 
+from ..models import Priority, RecurrenceMode
+
 register = template.Library()
 
 
@@ -80,19 +82,21 @@ def priority_p(priority: str) -> str:
 @register.simple_tag
 def priority_choices() -> list[tuple[str, str]]:
     """Most urgent first, as people pick them."""
-    from ..models import Priority
-
     return list(reversed(Priority.choices))
 
 
 @register.filter
 def recurrence_words(task) -> str:
-    """The task's rule in words: "every 2 weeks on Monday and Friday"."""
+    """The task's rule in words: "every 2 weeks on Monday and Friday", "every 3 days after
+    completion"."""
     from recurrence.describe import describe
     from recurrence.series import effective_rule
 
     rule = effective_rule(task)
-    return describe(rule) if rule else ""
+    if not rule:
+        return ""
+    after = " after completion" if task.recurrence_mode == RecurrenceMode.COMPLETION else ""
+    return describe(rule) + after
 
 
 @register.filter

@@ -31,3 +31,22 @@ def test_anonymous_visitors_are_sent_to_log_in(client, alice):
     response = client.get(f"/tasks/{task.pk}/")
     assert response.status_code == 302
     assert response["Location"] == f"/accounts/login/?next=/tasks/{task.pk}/"
+
+
+def test_a_missing_page_has_the_apps_layout_and_a_way_back(client, alice):
+    client.force_login(alice)
+
+    response = client.get("/tasks/999999/")
+
+    body = response.content.decode()
+    assert response.status_code == 404
+    assert "<h1>Not found</h1>" in body
+    assert 'href="/"' in body and "Go to your tasks" in body
+
+
+def test_signed_in_pages_are_never_served_from_the_browsers_cache(client, alice):
+    client.force_login(alice)
+
+    response = client.get("/tasks/?view=today")
+
+    assert "no-cache" in response["Cache-Control"] and "no-store" in response["Cache-Control"]
