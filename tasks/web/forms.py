@@ -244,7 +244,7 @@ class TaskForm(forms.Form):
         else:
             kwargs.setdefault("initial", {"timezone": self.default_zone})
         super().__init__(*args, **kwargs)
-        self.fields["due_time"].help_text = f"Empty: {settings.DEFAULT_DUE_TIME:%H:%M}."
+        self.fields["due_time"].help_text = f"Without a time: {settings.DEFAULT_DUE_TIME:%H:%M}."
         self.fields["category"].queryset = Category.objects.filter(user=user)
         self.fields["repeat"].choices = _preset_choices(self._shown_due_date())
         self.recurrence_rule: str | None = None

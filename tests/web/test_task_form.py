@@ -420,7 +420,7 @@ def test_the_time_field_says_the_default_due_time(signed_in, settings):
 
     root = parse(signed_in.get(NEW))
 
-    assert root.by_id("id_due_time_helptext").text == "Empty: 08:30."
+    assert root.by_id("id_due_time_helptext").text == "Without a time: 08:30."
 
 
 @pytest.mark.parametrize("headers", [{}, HTMX], ids=["page", "htmx"])
