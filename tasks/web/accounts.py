@@ -39,7 +39,12 @@ def signup(request: HttpRequest) -> HttpResponse:
             auth_login(request, user)
             messages.success(request, f"Welcome to Tideline, {user.username}!")
             return redirect(safe_next(request, reverse("home")))
-    return render(request, "accounts/signup.html", {"form": form, "next": safe_next(request, "")})
+    return render(
+        request,
+        "accounts/signup.html",
+        {"form": form, "next": safe_next(request, "")},
+        status=400 if form.errors else 200,
+    )
 
 
 class LoginView(auth_views.LoginView):
@@ -48,6 +53,16 @@ class LoginView(auth_views.LoginView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(demo_login=django_settings.DEBUG, **kwargs)
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        messages.success(self.request, f"Welcome back, {form.get_user().username}.")
+        return response
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        response = super().form_invalid(form)
+        response.status_code = 400
+        return response
 
 
 class LogoutView(auth_views.LogoutView):

@@ -105,7 +105,7 @@ def test_the_signup_page_labels_every_field(client, db):
 def test_a_taken_username_is_refused_beside_the_field_in_the_apis_words(client, alice):
     response = client.post(reverse("signup"), signup_data(username="Alice"))
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     api = api_errors({"username": "Alice", "email": "c@example.com", "password": PASSWORD})
     assert field_errors(response, "username") == api["username"] == ["This username is taken."]
     assert get_user_model().objects.count() == 1
@@ -114,7 +114,7 @@ def test_a_taken_username_is_refused_beside_the_field_in_the_apis_words(client, 
 def test_mismatched_passwords_are_refused_beside_the_confirmation(client, db):
     response = client.post(reverse("signup"), signup_data(password2="something else entirely"))
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert field_errors(response, "password2") == ["The two password fields didn\u2019t match."]
     assert not get_user_model().objects.filter(username="carol").exists()
 
@@ -122,7 +122,7 @@ def test_mismatched_passwords_are_refused_beside_the_confirmation(client, db):
 def test_a_weak_password_is_refused_beside_the_password_in_the_apis_words(client, db):
     response = client.post(reverse("signup"), signup_data(password1="123", password2="123"))
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     api = api_errors({"username": "carol", "email": "carol@example.com", "password": "123"})
     assert field_errors(response, "password1") == api["password"]
     assert "This password is too short. It must contain at least 8 characters." in api["password"]
@@ -157,13 +157,15 @@ def test_logging_in_goes_to_the_page_asked_for(client, alice):
 
     assert response.status_code == 302
     assert response["Location"] == "/settings/"
-    assert client.get("/settings/").status_code == 200
+    page = client.get("/settings/")
+    assert page.status_code == 200
+    assert "Welcome back, alice." in page.content.decode()
 
 
 def test_a_wrong_password_is_refused_with_a_message(client, alice):
     response = client.post(reverse("login"), {"username": "alice", "password": "not it"})
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "Please enter a correct username and password." in response.content.decode()
     assert "_auth_user_id" not in client.session
 
