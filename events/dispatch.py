@@ -1,23 +1,25 @@
-"""Subscriptions: consumers register handlers per topic; deliveries fan out to them.
+"""Delivery: an event of a topic fans out to the consumers the routing table gives it.
 
 The sidecar's calls (``/events/<topic>``) and the in-process transport both end in
 ``deliver``, so the handlers have one code path whichever transport carried the event.
+Which consumers a topic has is ``events.routing.TABLE``; which of them this process runs is
+``settings.EVENT_CONSUMERS`` (roles).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 
 from .cloudevents import CloudEvent, MalformedEvent, parse_envelope
 from .models import ProcessedEvent
-from .registry import EventType
-from .registry import topic as topic_name
+
+if TYPE_CHECKING:
+    from .routing import Consumer, RoutingTable
 
 logger = logging.getLogger(__name__)
 
@@ -32,95 +34,69 @@ class RetryLater(Exception):
     """Raised by a handler for a transient failure: the event will be delivered again."""
 
 
-Handler = Callable[[CloudEvent], None]
+def routing_table() -> RoutingTable:
+    """``events.routing.TABLE``, imported when first needed: it imports the handlers, and
+    they import this module."""
+    from .routing import TABLE
+
+    return TABLE
 
 
-@dataclass(frozen=True)
-class Subscription:
-    consumer: str
-    topic: str  # logical name, e.g. "task_events"
-    handler: Handler
-    event_types: frozenset[EventType] | None
-    transactional: bool
-
-    @property
-    def key(self) -> str:
-        """The idempotency key of this handler: a consumer may have several handlers."""
-        return f"{self.consumer}.{self.handler.__name__}"
-
-
-_subscriptions: list[Subscription] = []
-
-
-def subscribe(
-    *,
-    consumer: str,
-    topic: str,
-    event_types: Iterable[EventType] | None = None,
-    transactional: bool = True,
-) -> Callable[[Handler], Handler]:
-    """Register a handler for a logical topic.
-
-    A transactional handler runs in one transaction with the (consumer, event id) record,
-    so a duplicate delivery has no second effect. A non-transactional handler must be
-    idempotent by itself (e.g. it does network I/O guarded by its own atomic claim).
-    """
-
-    def register(handler: Handler) -> Handler:
-        subscription = Subscription(
-            consumer=consumer,
-            topic=topic,
-            handler=handler,
-            event_types=frozenset(event_types) if event_types else None,
-            transactional=transactional,
-        )
-        if subscription not in _subscriptions:
-            _subscriptions.append(subscription)
-        return handler
-
-    return register
-
-
-def consumer_enabled(consumer: str) -> bool:
+def consumer_enabled(role: str) -> bool:
+    """Whether this process serves ``role``: ``EVENT_CONSUMERS`` names it, or is "all"."""
     wanted = {name.strip() for name in settings.EVENT_CONSUMERS}
-    return "all" in wanted or consumer in wanted
+    return "all" in wanted or role in wanted
 
 
-def active_subscriptions() -> list[Subscription]:
-    return [s for s in _subscriptions if consumer_enabled(s.consumer)]
+def active_consumers() -> list[tuple[str, Consumer]]:
+    """(configured topic name, consumer) for each consumer this process serves.
 
-
-def subscribed_topics() -> list[str]:
-    return sorted({topic_name(s.topic) for s in active_subscriptions()})
-
-
-def _handlers_for(topic: str, event: CloudEvent) -> list[Subscription]:
+    A logical topic missing from ``EVENT_TOPICS`` has no configured name and is skipped here;
+    ``manage.py check`` reports it (tideline.E001).
+    """
     return [
-        s
-        for s in active_subscriptions()
-        if topic_name(s.topic) == topic
-        and (s.event_types is None or event.event_type in s.event_types)
+        (settings.EVENT_TOPICS[logical], consumer)
+        for logical, consumers in routing_table().consumers.items()
+        if logical in settings.EVENT_TOPICS
+        for consumer in consumers
+        if consumer_enabled(consumer.role)
     ]
 
 
-def run_handler(subscription: Subscription, event: CloudEvent) -> bool:
-    """Run one handler at most once per event; False when it had already run."""
-    if not subscription.transactional:
-        subscription.handler(event)
+def subscribed_topics() -> list[str]:
+    return sorted({topic for topic, _ in active_consumers()})
+
+
+def _consumers_for(topic: str, event: CloudEvent) -> list[Consumer]:
+    return [
+        consumer
+        for consumer_topic, consumer in active_consumers()
+        if consumer_topic == topic and event.event_type in consumer.event_types
+    ]
+
+
+def run_handler(consumer: Consumer, event: CloudEvent) -> bool:
+    """Run one consumer at most once per event; False when it had already run.
+
+    The idempotency key is the consumer's stable name from the routing table, so renaming
+    or moving its handler function does not make redelivered events run again.
+    """
+    if not consumer.transactional:
+        consumer.handler(event)
         return True
     with transaction.atomic():
         try:
             with transaction.atomic():
-                ProcessedEvent.objects.create(consumer=subscription.key, event_id=event.id)
+                ProcessedEvent.objects.create(consumer=consumer.name, event_id=event.id)
         except IntegrityError:
             logger.info(
                 "duplicate delivery ignored event_id=%s type=%s consumer=%s",
                 event.id,
                 event.event_type,
-                subscription.key,
+                consumer.name,
             )
             return False
-        subscription.handler(event)
+        consumer.handler(event)
     return True
 
 
@@ -132,16 +108,16 @@ def deliver(topic: str, envelope: bytes | str | dict) -> DeliveryStatus:
         logger.warning("event dropped topic=%s reason=%s", topic, exc)
         return DeliveryStatus.DROP
     status = DeliveryStatus.SUCCESS
-    for subscription in _handlers_for(topic, event):
+    for consumer in _consumers_for(topic, event):
         try:
-            run_handler(subscription, event)
+            run_handler(consumer, event)
         except (RetryLater, DatabaseError) as exc:
             logger.warning(
                 "handler failed, retry event_id=%s type=%s topic=%s consumer=%s error=%s",
                 event.id,
                 event.event_type,
                 topic,
-                subscription.key,
+                consumer.name,
                 exc,
             )
             status = DeliveryStatus.RETRY
@@ -151,7 +127,7 @@ def deliver(topic: str, envelope: bytes | str | dict) -> DeliveryStatus:
                 event.id,
                 event.event_type,
                 topic,
-                subscription.key,
+                consumer.name,
             )
             status = DeliveryStatus.RETRY
     logger.info(

@@ -1,32 +1,18 @@
-"""Job callbacks: handlers registered by job-name pattern, called for ``POST /job/<name>``."""
+"""Job callbacks: ``POST /job/<name>`` (or the embedded scheduler) runs the routing table's
+handler for that job name, when this process serves its role."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
-JobHandler = Callable[[str, dict[str, Any]], None]
+from .dispatch import consumer_enabled, routing_table
 
-_job_handlers: list[tuple[re.Pattern[str], str, JobHandler]] = []
-
-
-def job_handler(pattern: str, *, consumer: str) -> Callable[[JobHandler], JobHandler]:
-    """Register a handler for job names matching ``pattern`` (a full-match regex)."""
-
-    def register(handler: JobHandler) -> JobHandler:
-        entry = (re.compile(pattern), consumer, handler)
-        if not any(p.pattern == pattern and h is handler for p, _, h in _job_handlers):
-            _job_handlers.append(entry)
-        return handler
-
-    return register
+if TYPE_CHECKING:
+    from .routing import JobHandler
 
 
 def find_job_handler(name: str) -> JobHandler | None:
-    from .dispatch import consumer_enabled
-
-    for pattern, consumer, handler in _job_handlers:
-        if pattern.fullmatch(name) and consumer_enabled(consumer):
-            return handler
+    for callback in routing_table().jobs:
+        if callback.matches(name) and consumer_enabled(callback.role):
+            return callback.handler
     return None

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from django.db import transaction
 
 from .models import OutboxEvent
-from .registry import EventType, topics_for
+from .registry import EventType
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ def service_is_emitting() -> bool:
 
 def emit(event_type: EventType, data: dict, *, partition_key: str | int) -> list[OutboxEvent]:
     """Write one outbox row per topic of ``event_type``; must run inside a transaction."""
+    from .routing import topics_for  # the table imports the services, which import this
+
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         raise RuntimeError("events.emit() must be called inside transaction.atomic().")

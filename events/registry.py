@@ -1,4 +1,7 @@
-"""Event types, their CloudEvent types and the topics each is routed to."""
+"""Event types, their CloudEvent types and the configured names of the logical topics.
+
+Which topics each event goes to, and who consumes them, is ``events.routing.TABLE``.
+"""
 
 from __future__ import annotations
 
@@ -49,17 +52,3 @@ def event_type_from_cloudevent(ce_type: str) -> EventType | None:
 def topic(name: str) -> str:
     """The configured topic name for a logical topic (``task_events`` → ``task-events``)."""
     return settings.EVENT_TOPICS[name]
-
-
-def topics_for(event_type: EventType, data: dict) -> list[str]:
-    """Routing table: one outbox row is written per topic returned here."""
-    if event_type == EventType.REMINDER_DUE:
-        return [topic("task_reminders")]
-    topics = [topic("task_events"), topic("task_updates")]
-    if event_type == EventType.TASK_COMPLETED and data.get("has_recurrence"):
-        topics.append(topic("task_recurrence"))
-    return topics
-
-
-def all_topics() -> list[str]:
-    return list(settings.EVENT_TOPICS.values())

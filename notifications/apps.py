@@ -8,7 +8,6 @@ class NotificationsConfig(AppConfig):
     def ready(self) -> None:
         from events.background import on_start
 
-        from . import consumers  # noqa: F401  (registers the handlers and job callbacks)
         from .services import register_sweep_job
 
         on_start("register-sweep-job", consumer="notifications")(register_sweep_job)

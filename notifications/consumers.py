@@ -1,4 +1,8 @@
-"""The notification consumer: reminder jobs follow task events; due reminders are e-mailed."""
+"""The notification consumers: reminder jobs follow task events; due reminders are e-mailed.
+
+Which events and jobs reach these handlers, and under which consumer names, is
+``events.routing.TABLE``.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,7 @@ from django.utils.dateparse import parse_datetime
 
 from events.cloudevents import CloudEvent
 from events.dapr import DaprError
-from events.dispatch import RetryLater, subscribe
-from events.jobs import job_handler
+from events.dispatch import RetryLater
 from events.registry import EventType
 
 from . import services
@@ -21,7 +24,6 @@ logger = logging.getLogger(__name__)
 REMINDER_FIELDS = {"remind_at", "remind_before", "due_date", "completed", "timezone"}
 
 
-@subscribe(consumer="notifications", topic="task_events", transactional=False)
 def schedule_reminder_job(event: CloudEvent) -> None:
     """Keep the task's one-shot job in step; the Jobs API call is idempotent (overwrite)."""
     if event.event_type == EventType.TASK_UPDATED and not (
@@ -34,12 +36,6 @@ def schedule_reminder_job(event: CloudEvent) -> None:
         raise RetryLater(str(exc)) from exc
 
 
-@subscribe(
-    consumer="notifications",
-    topic="task_reminders",
-    event_types=[EventType.REMINDER_DUE],
-    transactional=False,
-)
 def send_reminder_email(event: CloudEvent) -> None:
     """Claim and send the delivery; a duplicate event loses the claim and sends nothing."""
     remind_at = parse_datetime(str(event.data.get("remind_at", "")))
@@ -52,11 +48,9 @@ def send_reminder_email(event: CloudEvent) -> None:
     services.reminder_deliver(delivery.pk)
 
 
-@job_handler(r"reminder-task-\d+", consumer="notifications")
 def reminder_job(name: str, data: dict) -> None:
     services.reminder_job_fired(data)
 
 
-@job_handler(services.SWEEP_JOB_NAME, consumer="notifications")
 def sweep_job(name: str, data: dict) -> None:
     services.reminders_sweep()

@@ -252,7 +252,8 @@ DAPR_TIMEOUT_SECONDS = env.float("DAPR_TIMEOUT_SECONDS", default=5.0)
 DAPR_BULK_PUBLISH = env.bool("DAPR_BULK_PUBLISH", default=True)
 DAPR_JOBS_API_PREFIX = env.str("DAPR_JOBS_API_PREFIX", default="v1.0")  # v1.0-alpha1 on 1.14-1.17
 
-# Which consumers this process serves: "all", or a comma list of "notifications,recurrence".
+# The roles this process serves (events/routing.py): "all", "none", or a comma list such as
+# "notifications,recurrence". An unknown role fails `manage.py check`.
 EVENT_CONSUMERS = env.list("EVENT_CONSUMERS", default=["all"])
 EVENT_TOPICS = {
     "task_events": env.str("TOPIC_TASK_EVENTS", default="task-events"),

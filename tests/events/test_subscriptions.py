@@ -9,9 +9,11 @@ import requests
 from django.db import OperationalError, connection
 
 from events.cloudevents import build_envelope
-from events.dispatch import RetryLater, deliver, subscribe
+from events.dispatch import RetryLater, deliver
 from events.models import OutboxEvent, ProcessedEvent
-from tests.events.helpers import TEST_CONSUMER, start_sidecar
+from events.registry import EventType
+from events.routing import Consumer
+from tests.events.helpers import TEST_CONSUMER, add_routes, start_sidecar
 from tests.factories import make_task
 from tests.support.concurrency import run_in_threads
 from tests.support.fake_dapr import DROP, RETRY, SUCCESS
@@ -29,11 +31,14 @@ def envelope(alice, live_server):
 # --- discovery -------------------------------------------------------------------------
 
 
-def test_subscribe_lists_one_entry_per_topic(live_server, consumer):
-    def second_handler(event) -> None:
-        pass
-
-    subscribe(consumer=TEST_CONSUMER, topic="task_events")(second_handler)
+def test_subscribe_lists_one_entry_per_topic(live_server, consumer, monkeypatch):
+    second = Consumer(
+        name=f"{TEST_CONSUMER}.second",
+        handler=lambda event: None,
+        event_types=tuple(EventType),
+        role=TEST_CONSUMER,
+    )
+    add_routes(monkeypatch, consumers={"task_events": (second,)})
 
     response = requests.get(f"{live_server.url}/dapr/subscribe", timeout=5)
 
@@ -52,14 +57,20 @@ def test_the_sidecar_discovers_the_routes(sidecar, consumer):
     assert subs["task-events"]["routes"]["default"] == "/events/task-events"
 
 
-def test_event_consumers_limits_the_topics(live_server, consumer, settings):
-    subscribe(consumer="live-view", topic="task_updates")(lambda event: None)
+def test_event_consumers_limits_the_topics(live_server, consumer, settings, monkeypatch):
+    live_view = Consumer(
+        name="live-view.refresh",
+        handler=lambda event: None,
+        event_types=tuple(EventType),
+        role="live-view",
+    )
+    add_routes(monkeypatch, role="live-view", consumers={"task_updates": (live_view,)})
 
     def topics() -> list[str]:
         response = requests.get(f"{live_server.url}/dapr/subscribe", timeout=5)
         return [e["topic"] for e in response.json()]
 
-    settings.EVENT_CONSUMERS = ["all"]  # the default: every registered consumer
+    settings.EVENT_CONSUMERS = ["all"]  # the default: every role
     every = topics()
     assert len(every) == len(set(every))
     assert {"task-events", "task-recurrence", "task-reminders", "task-updates"} <= set(every)
