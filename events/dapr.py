@@ -23,17 +23,10 @@ class DaprError(Exception):
         self.body = body
 
     @property
-    def permanent(self) -> bool:
-        """A 4xx other than 408/429: retrying the same request cannot succeed."""
-        return (
-            self.status is not None
-            and 400 <= self.status < 500
-            and self.status
-            not in (
-                408,
-                429,
-            )
-        )
+    def error_code(self) -> str:
+        """daprd's ``errorCode`` (e.g. ``ERR_PUBSUB_FORBIDDEN``), "" when the body has none."""
+        code = self.body.get("errorCode") if isinstance(self.body, dict) else None
+        return code if isinstance(code, str) else ""
 
 
 def base_url() -> str:
@@ -62,7 +55,8 @@ def request(method: str, path: str, **kwargs) -> requests.Response:
             body = response.json()
         except ValueError:
             body = response.text
-        message = body.get("message") if isinstance(body, dict) else body
+        # daprd's error body; a bulk partial failure has an errorCode but no message
+        message = (body.get("message") or body.get("errorCode")) if isinstance(body, dict) else body
         raise DaprError(
             f"{method} {path} -> {response.status_code}: {message}",
             status=response.status_code,

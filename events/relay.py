@@ -3,7 +3,8 @@
 Several relays may run at once (threads, Celery workers, ``relay_events`` processes): each
 claims rows with a lease through a conditional UPDATE, and only the rows it won are sent.
 Only the oldest pending row of each (topic, partition key) is eligible, so a task's events
-are published in the order they were written.
+are published in the order they were written. A row is parked only when daprd refuses the
+event itself; every other failure is retried with backoff (``transports.classify``).
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import logging
 import random
 import time
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from .models import OutboxEvent, OutboxState, ProcessedEvent
-from .transports import get_transport
+from .transports import Answer, Outcome, get_transport
 
 logger = logging.getLogger(__name__)
 
@@ -142,23 +144,25 @@ def relay_once(*, transport=None, batch_size: int | None = None) -> RelayStats:
                 row.topic,
                 row.attempts + 1,
             )
+    configuration_errors: dict[str, list[tuple[OutboxEvent, Outcome]]] = defaultdict(list)
     for row in rows:
         outcome = outcomes[row.seq]
-        if outcome.delivered or outcome.lease_lost:
+        if outcome.delivered or outcome.answer is Answer.LEASE_LOST:
             continue
         mine = OutboxEvent.objects.filter(seq=row.seq, locked_by=token)
-        log_args = (row.id, row.event_type, row.topic, row.attempts + 1, outcome.error)
-        if outcome.permanent:
-            mine.update(state=OutboxState.FAILED, last_error=outcome.error[:2000], **common)
+        last_error = _last_error(outcome)[:2000]
+        log_args = (row.id, row.event_type, row.topic, row.attempts + 1, last_error)
+        if outcome.answer is Answer.REJECTED:
+            mine.update(state=OutboxState.FAILED, last_error=last_error, **common)
             stats.failed += 1
             logger.error(
                 "event rejected, parked event_id=%s type=%s topic=%s attempt=%s error=%s",
                 *log_args,
             )
-        else:
+        else:  # transient and configuration errors alike: retried with backoff, never parked
             mine.update(
                 next_attempt_at=now + backoff(row.attempts + 1),
-                last_error=outcome.error[:2000],
+                last_error=last_error,
                 **common,
             )
             stats.retried += 1
@@ -166,7 +170,44 @@ def relay_once(*, transport=None, batch_size: int | None = None) -> RelayStats:
                 "event publish failed, will retry event_id=%s type=%s topic=%s attempt=%s error=%s",
                 *log_args,
             )
+            if outcome.answer is Answer.CONFIGURATION:
+                configuration_errors[outcome.hint].append((row, outcome))
+    for hint, failed in configuration_errors.items():  # one line per cause and attempt
+        logger.error(
+            "sidecar configuration error, publishing is blocked: %s; %s event(s) on %s kept "
+            "pending and retried with backoff; the sidecar answered: %s",
+            hint,
+            len(failed),
+            ", ".join(sorted({row.topic for row, _ in failed})),
+            failed[0][1].error,
+        )
     return stats
+
+
+def _last_error(outcome: Outcome) -> str:
+    """What the row records: the class first (``configuration: ...``), then the answer."""
+    hint = f"; {outcome.hint}" if outcome.hint else ""
+    return f"{outcome.answer}: {outcome.error}{hint}"
+
+
+def configuration_error() -> str:
+    """Why the sidecar's configuration blocks publishing (401/403), or "" when it does not.
+
+    Read from the outbox rows, which every relay writes, so each process (every gunicorn
+    worker, ``relay_events``, Celery) answers alike: the newest pending row whose last
+    attempt failed that way no earlier than the last successful publish (a relay pass stamps
+    its rows with one time, so a 403 on one topic beside a success on another still counts).
+    The next successful publish clears it.
+    """
+    last_success = OutboxEvent.objects.filter(state=OutboxState.DELIVERED).aggregate(
+        at=Max("delivered_at")
+    )["at"]
+    blocked = OutboxEvent.objects.filter(
+        state=OutboxState.PENDING, last_error__startswith=f"{Answer.CONFIGURATION}: "
+    )
+    if last_success is not None:
+        blocked = blocked.filter(last_attempt_at__gte=last_success)
+    return blocked.order_by("-last_attempt_at").values_list("last_error", flat=True).first() or ""
 
 
 def relay_pending(*, transport=None, max_batches: int = 1000) -> RelayStats:

@@ -147,7 +147,13 @@ class DaprStateStore:
         try:
             dapr.request("POST", f"/v1.0/state/{self.store}/transaction", json=body)
         except dapr.DaprError as exc:
-            self._conflict_or_raise(exc, operations[0].key if operations else "")
+            # daprd answers every failed transaction with 500 ERR_STATE_TRANSACTION, an etag
+            # mismatch included, without saying which: one with etags is read as a conflict
+            # (the caller reads again and retries); any other failure is raised as it is.
+            conditional = any(op.etag for op in operations)
+            if conditional and exc.status == 500 and exc.error_code == "ERR_STATE_TRANSACTION":
+                raise StateConflict("the transaction's etags no longer match") from exc
+            raise
 
 
 class DatabaseStateStore:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from enum import StrEnum
 
 from django.conf import settings
 
@@ -17,16 +18,78 @@ from .cloudevents import CONTENT_TYPE, build_envelope
 logger = logging.getLogger(__name__)
 
 
+class Answer(StrEnum):
+    """What one publish attempt came to, and so what the relay does with the row."""
+
+    DELIVERED = "delivered"
+    TRANSIENT = "transient"  # retried with backoff: the sidecar or the broker may do better later
+    CONFIGURATION = "configuration"  # retried with backoff, logged as ERROR, /readyz not ready
+    REJECTED = "rejected"  # parked: daprd refused the event itself, a retry cannot succeed
+    LEASE_LOST = "lease lost"  # not sent: the row's lease ran out and another relay has it
+
+
 @dataclass(frozen=True)
 class Outcome:
-    delivered: bool
-    permanent: bool = False
+    answer: Answer
     error: str = ""
-    lease_lost: bool = False  # not sent: the row's lease ran out and another relay has it
+    hint: str = ""  # the likely cause, for the operator
+
+    @property
+    def delivered(self) -> bool:
+        return self.answer is Answer.DELIVERED
 
 
-DELIVERED = Outcome(delivered=True)
-LEASE_LOST = Outcome(delivered=False, lease_lost=True)
+DELIVERED = Outcome(Answer.DELIVERED)
+LEASE_LOST = Outcome(Answer.LEASE_LOST)
+
+#: daprd's publish answers that concern the event itself (dapr/dapr, pkg/api/errors/pubsub.go).
+#: Only these park a row; every other failure is retried.
+CONTENT_ERRORS = {
+    (400, "ERR_PUBSUB_EVENTS_SER"),  # the envelope or a bulk entry cannot be (un)marshalled
+    (400, "ERR_PUBSUB_REQUEST_METADATA"),  # metadata it cannot read
+    (500, "ERR_PUBSUB_CLOUD_EVENTS_SER"),  # a CloudEvent body it cannot parse
+}
+TOKEN_HINT = (
+    "check DAPR_API_TOKEN: it must be the token the sidecar expects (dapr.io/api-token-secret)"
+)
+SCOPES_HINT = (
+    "check the pub/sub component's scopes: this app id may not publish to this topic"
+    " (publishingScopes, allowedTopics)"
+)
+COMPONENT_HINT = (
+    "the pub/sub component is not loaded (yet): check DAPR_PUBSUB_NAME and the component's scopes"
+)
+
+
+def classify(exc: dapr.DaprError) -> Outcome:
+    """Read a failed publish as daprd means it, by status and ``errorCode``.
+
+    401 (token) and 403 (scopes) are configuration errors; a content error parks the event;
+    everything else (unreachable, timeout, 404 or 400 while the component loads, 5xx) is
+    transient. Nothing but the event's own content ever parks it.
+    """
+    error = str(exc)
+    if exc.status == 401:
+        return Outcome(Answer.CONFIGURATION, error, TOKEN_HINT)
+    if exc.status == 403:
+        return Outcome(Answer.CONFIGURATION, error, SCOPES_HINT)
+    if (exc.status, exc.error_code) in CONTENT_ERRORS:
+        return Outcome(Answer.REJECTED, error)
+    if exc.error_code in ("ERR_PUBSUB_NOT_FOUND", "ERR_PUBSUB_NOT_CONFIGURED"):
+        return Outcome(Answer.TRANSIENT, error, COMPONENT_HINT)
+    return Outcome(Answer.TRANSIENT, error)
+
+
+def _failed_entries(body) -> dict[str, str]:
+    """entryId -> error of a bulk partial failure (``failedEntries``), else empty."""
+    entries = body.get("failedEntries") if isinstance(body, dict) else None
+    if not isinstance(entries, list):
+        return {}
+    return {
+        str(entry.get("entryId")): str(entry.get("error") or "")
+        for entry in entries
+        if isinstance(entry, dict)
+    }
 
 
 def _always_mine(row) -> bool:
@@ -48,11 +111,13 @@ class DaprTransport:
             mine = [row for row in topic_rows if still_mine(row)]
             outcomes.update({row.seq: LEASE_LOST for row in topic_rows if row not in mine})
             if settings.DAPR_BULK_PUBLISH and len(mine) > 1:
-                outcomes.update(self._publish_bulk(topic, mine))
+                outcomes.update(self._publish_bulk(topic, mine, still_mine))
             else:
-                for row in mine:
-                    outcomes[row.seq] = self._publish_one(row) if still_mine(row) else LEASE_LOST
+                outcomes.update(self._publish_each(mine, still_mine))
         return outcomes
+
+    def _publish_each(self, rows, still_mine) -> dict[int, Outcome]:
+        return {row.seq: self._publish_one(row) if still_mine(row) else LEASE_LOST for row in rows}
 
     def _publish_one(self, row) -> Outcome:
         path = f"/v1.0/publish/{settings.DAPR_PUBSUB_NAME}/{row.topic}"
@@ -65,10 +130,10 @@ class DaprTransport:
                 headers={"Content-Type": CONTENT_TYPE},
             )
         except dapr.DaprError as exc:
-            return Outcome(delivered=False, permanent=exc.permanent, error=str(exc))
+            return classify(exc)
         return DELIVERED
 
-    def _publish_bulk(self, topic: str, rows) -> dict[int, Outcome]:
+    def _publish_bulk(self, topic: str, rows, still_mine) -> dict[int, Outcome]:
         path = f"/v1.0-alpha1/publish/bulk/{settings.DAPR_PUBSUB_NAME}/{topic}"
         entries = [
             {
@@ -82,22 +147,25 @@ class DaprTransport:
         try:
             dapr.request("POST", path, json=entries)
         except dapr.DaprError as exc:
-            failed = {}
-            if isinstance(exc.body, dict) and exc.body.get("failedEntries"):
-                failed = {e.get("entryId"): e.get("error", "") for e in exc.body["failedEntries"]}
+            outcome = classify(exc)
+            if outcome.answer is Answer.REJECTED:
+                # daprd does not say which event it refused: send them one by one, so only
+                # the bad one is parked.
+                return self._publish_each(rows, still_mine)
+            failed = _failed_entries(exc.body)
+            if outcome.answer is Answer.TRANSIENT and failed:
+                # A partial failure: the entries not listed were published.
                 return {
                     row.seq: (
                         Outcome(
-                            delivered=False,
-                            permanent=exc.permanent,  # a 4xx rejects every listed entry
-                            error=f"bulk entry failed ({exc.status}): {failed[str(row.id)]}",
+                            Answer.TRANSIENT,
+                            f"bulk entry failed ({exc.status}): {failed[str(row.id)]}",
                         )
                         if str(row.id) in failed
                         else DELIVERED
                     )
                     for row in rows
                 }
-            outcome = Outcome(delivered=False, permanent=exc.permanent, error=str(exc))
             return {row.seq: outcome for row in rows}
         return {row.seq: DELIVERED for row in rows}
 
@@ -117,7 +185,7 @@ class InProcessTransport:
                 continue
             status = deliver(row.topic, build_envelope(row))
             if status == DeliveryStatus.RETRY:
-                outcomes[row.seq] = Outcome(delivered=False, error="a consumer asked to retry")
+                outcomes[row.seq] = Outcome(Answer.TRANSIENT, "a consumer asked to retry")
             else:
                 outcomes[row.seq] = DELIVERED
         return outcomes

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from .dispatch import DeliveryStatus, deliver, subscribed_topics
 from .jobs import find_job_handler
+from .relay import configuration_error
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class HealthView(APIView):
 
 @extend_schema(exclude=True)
 class ReadyView(APIView):
-    """Readiness: the database answers."""
+    """Readiness: the database answers and the sidecar's configuration lets events out."""
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
@@ -122,6 +123,11 @@ class ReadyView(APIView):
         try:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT 1")
+            blocked = configuration_error()
         except DatabaseError as exc:
             return Response({"status": "unavailable", "database": str(exc)}, status=503)
+        if blocked:
+            return Response(
+                {"status": "unavailable", "database": "ok", "sidecar": blocked}, status=503
+            )
         return Response({"status": "ok", "database": "ok"})

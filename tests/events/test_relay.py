@@ -26,6 +26,11 @@ from tests.support.concurrency import run_in_threads
 from tests.support.fake_dapr import CLOUDEVENTS_CONTENT_TYPE
 
 BOTH = {"task-events", "task-updates"}
+# daprd's answer to an event it cannot marshal: the one kind of 400 that parks a row.
+CONTENT_ERROR = {
+    "errorCode": "ERR_PUBSUB_EVENTS_SER",
+    "message": "error when marshalling cloud event envelope for topic task-events",
+}
 
 
 def make_due_now() -> None:
@@ -111,15 +116,17 @@ def test_the_api_token_is_sent_when_configured(alice, settings):
         sidecar.stop()
 
 
-def test_a_wrong_api_token_is_a_permanent_rejection(alice, settings):
+def test_a_wrong_api_token_keeps_the_rows_pending_as_a_configuration_error(alice, settings):
     sidecar = start_sidecar(settings, api_token="s3cret")
     settings.DAPR_API_TOKEN = "wrong"
     try:
         make_task(alice)
         stats = relay_pending()
-        assert stats.failed == 2
+        assert (stats.retried, stats.failed) == (2, 0)
         assert sidecar.published == []
-        assert all("401" in r.last_error for r in rows(state=OutboxState.FAILED))
+        assert [r.state for r in rows()] == [OutboxState.PENDING] * 2
+        assert all(r.last_error.startswith("configuration: ") for r in rows())
+        assert all("401" in r.last_error for r in rows())
     finally:
         sidecar.stop()
 
@@ -196,8 +203,8 @@ def test_prune_removes_delivered_rows_after_the_retention(alice, fake_dapr, sett
     make_task(alice)
     relay_pending()
     make_task(alice)  # pending
-    fake_dapr.reject_topic("task-updates")
-    relay_pending()  # one delivered, one failed
+    fake_dapr.fail_publishes(1, 400, CONTENT_ERROR)
+    relay_pending()  # one parked (task-events, sent first), one delivered
     old_seq = [r.seq for r in rows(state=OutboxState.DELIVERED)][:4]
     OutboxEvent.objects.filter(seq__in=old_seq).update(
         delivered_at=timezone.now() - dt.timedelta(hours=25)
@@ -424,12 +431,23 @@ def test_transient_statuses_are_retried_not_parked(alice, fake_dapr, status):
 
 
 @pytest.mark.parametrize(
-    "status, parked",
-    [(400, True), (403, True), (404, True), (408, False), (429, False), (500, False)],
+    "status, body, parked",
+    [
+        (400, CONTENT_ERROR, True),
+        (400, None, False),  # a 400 that does not say the event is bad
+        (401, None, False),
+        (403, None, False),
+        (404, None, False),
+        (408, None, False),
+        (429, None, False),
+        (500, None, False),
+    ],
 )
-def test_a_single_publish_is_parked_only_on_a_permanent_4xx(alice, fake_dapr, status, parked):
+def test_a_single_publish_is_parked_only_when_daprd_refuses_the_event(
+    alice, fake_dapr, status, body, parked
+):
     make_task(alice)  # one row per topic: single publishes
-    fake_dapr.fail_publishes(1, status)
+    fake_dapr.fail_publishes(1, status, body)
 
     relay_pending()
 
@@ -446,35 +464,39 @@ def test_backoff_is_exponential_and_capped_at_about_a_minute():
     assert 48 <= backoff(30).total_seconds() <= 60
 
 
-def test_a_permanent_400_parks_the_rows_and_later_events_still_flow(
+def test_a_content_error_parks_the_rows_and_later_events_still_flow(
     alice, fake_dapr, admin_client, django_capture_on_commit_callbacks
 ):
     first, second = make_task(alice, title="a"), make_task(alice, title="b")
-    fake_dapr.reject_topic("task-updates", 400)
+    # task-events goes first: its bulk call, then each of its two events on its own.
+    fake_dapr.fail_publishes(3, 400, CONTENT_ERROR)
 
     stats = relay_pending()
 
-    assert stats.delivered == 2  # task-events
-    assert stats.failed == 2  # task-updates, parked at once (bulk path)
+    assert stats.delivered == 2  # task-updates
+    assert stats.failed == 2  # task-events, parked at the first attempt
     parked = rows(state=OutboxState.FAILED)
-    assert {r.topic for r in parked} == {"task-updates"}
+    assert {r.topic for r in parked} == {"task-events"}
+    assert all(r.last_error.startswith("rejected: ") for r in parked)
     assert all("400" in r.last_error and r.attempts == 1 for r in parked)
 
     # Later events still flow: another topic, and the same task after its parked event.
     services.task_update(task=first, data={"title": "a2"})
     services.task_complete(task=second)
     relay_pending()
-    assert len(fake_dapr.events("task-events")) == 4
+    assert len(fake_dapr.events("task-updates")) == 4
+    later = rows(topic="task-events", state=OutboxState.DELIVERED)
+    assert published_ids(fake_dapr, "task-events") == [str(r.id) for r in later]
     assert rows(state=OutboxState.PENDING) == []
-    assert len(rows(state=OutboxState.FAILED)) == 4
+    assert len(rows(state=OutboxState.FAILED)) == 2
 
     # Visible in events_status...
     out = _call("events_status", "--json")
     status = json.loads(out)
-    assert status["failed"] == 4
+    assert status["failed"] == 2
     assert status["pending"] == 0
     text = _call("events_status")
-    assert "failed: 4" in text
+    assert "failed: 2" in text
     assert all(str(r.id) in text for r in rows(state=OutboxState.FAILED))
 
     # ...and in the admin, filtered by state.
@@ -486,8 +508,7 @@ def test_a_permanent_400_parks_the_rows_and_later_events_still_flow(
     response = admin_client.get(changelist, {"state__exact": "pending"})
     assert list(response.context["cl"].result_list) == []
 
-    # "Retry now" puts them back in line; once the topic is accepted they are delivered.
-    fake_dapr.accept_topic("task-updates")
+    # "Retry now" puts them back in line; they are delivered this time.
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
             changelist,
@@ -495,11 +516,10 @@ def test_a_permanent_400_parks_the_rows_and_later_events_still_flow(
         )
     assert response.status_code == 302
     assert {r.state for r in rows(seq__in=failed_seqs)} == {OutboxState.PENDING}
-    assert relay_pending().delivered == 4
+    assert relay_pending().delivered == 2
 
     assert rows(state=OutboxState.FAILED) == []
-    updates = fake_dapr.events("task-updates")
-    assert [e["id"] for e in updates] == [str(r.id) for r in rows(topic="task-updates")]
+    assert published_ids(fake_dapr, "task-events") == [str(r.id) for r in later + parked]
 
 
 def _call(*args) -> str:

@@ -1,4 +1,4 @@
-"""Outbox health at a glance: backlog, oldest pending age, failures."""
+"""Outbox health at a glance: backlog, oldest pending age, failures, what blocks publishing."""
 
 import json
 
@@ -7,6 +7,7 @@ from django.db.models import Count, Min
 from django.utils import timezone
 
 from events.models import OutboxEvent, OutboxState
+from events.relay import configuration_error
 
 
 def outbox_status() -> dict:
@@ -33,18 +34,31 @@ def outbox_status() -> dict:
 
 
 class Command(BaseCommand):
-    help = "Show the outbox backlog, the oldest pending event's age and parked failures."
+    help = (
+        "Show the outbox backlog, the oldest pending event's age, the latest retry error,"
+        " parked failures and whether the sidecar's configuration blocks publishing."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print JSON.")
 
-    def handle(self, *args, json_output: bool = False, **options):
+    def handle(self, *args, **options):
         status = outbox_status()
         if options.get("json"):
             self.stdout.write(json.dumps(status))
             return
         for key, value in status.items():
             self.stdout.write(f"{key}: {value}")
+        blocked = configuration_error()
+        if blocked:
+            self.stdout.write(f"publishing blocked by the sidecar's configuration: {blocked}")
+        retrying = (
+            OutboxEvent.objects.filter(state=OutboxState.PENDING, attempts__gt=0)
+            .order_by("-last_attempt_at")
+            .first()
+        )
+        if retrying is not None:
+            self.stdout.write(f"latest retry {retrying.id} {retrying.topic}: {retrying.last_error}")
         failures = OutboxEvent.objects.filter(state=OutboxState.FAILED).order_by("-seq")[:10]
         for row in failures:
             self.stdout.write(
