@@ -14,18 +14,20 @@ from collections.abc import Iterator
 
 import pytest
 
-from events import background, dispatch, jobs
+from events import background
 from events.background import BackgroundWorker, SchedulerLock
 from events.cloudevents import CloudEvent
 from events.models import StateEntry
-from tests.events.helpers import TEST_CONSUMER, start_sidecar
+from events.registry import EventType
+from events.routing import Consumer, JobCallback
+from tests.events.helpers import TEST_CONSUMER, add_routes, start_sidecar
 from tests.support.fake_dapr import FakeDaprSidecar
 
 EFFECT_PREFIX = "test-effect:"
 
 
 @pytest.fixture(autouse=True)
-def events_world(settings):
+def events_world(settings, monkeypatch):
     """The embedded defaults, whatever the environment says, and no SMTP anywhere."""
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.CELERY_BROKER_URL = ""
@@ -40,9 +42,11 @@ def events_world(settings):
     settings.DAPR_STATESTORE_NAME = "statestore-postgres"
     settings.DAPR_TIMEOUT_SECONDS = 5.0
     settings.DAPR_BULK_PUBLISH = True
-    # Only the tests' own consumer: the app's consumers (notifications, recurrence) have their
+    settings.DAPR_JOBS_API_PREFIX = "v1.0"  # the stand-in sidecars claim daprd 1.18 to match
+    # Only the tests' own role: the app's consumers (notifications, recurrence) have their
     # own suites, and their effects would blur what these tests count.
     settings.EVENT_CONSUMERS = [TEST_CONSUMER]
+    add_routes(monkeypatch, role=TEST_CONSUMER)  # a known role, so `manage.py check` passes
     settings.EVENT_TOPICS = {
         "task_events": "task-events",
         "task_updates": "task-updates",
@@ -137,32 +141,47 @@ class RecordingConsumer:
 
 
 @pytest.fixture
-def consumer() -> Iterator[RecordingConsumer]:
-    """A test consumer subscribed to task-events, task-recurrence and task-reminders."""
+def consumer(monkeypatch) -> RecordingConsumer:
+    """A transactional test consumer of every event on task-events, task-recurrence and
+    task-reminders (one routing-table consumer per topic, all recording here)."""
     recorder = RecordingConsumer()
-    before = list(dispatch._subscriptions)
-    for topic in ("task_events", "task_recurrence", "task_reminders"):
-        dispatch.subscribe(consumer=TEST_CONSUMER, topic=topic)(recorder.handle)
-    try:
-        yield recorder
-    finally:
-        dispatch._subscriptions[:] = before
+    add_routes(
+        monkeypatch,
+        consumers={
+            topic: (
+                Consumer(
+                    name=f"{TEST_CONSUMER}.{topic}",
+                    handler=recorder.handle,
+                    event_types=tuple(EventType),
+                    role=TEST_CONSUMER,
+                ),
+            )
+            for topic in ("task_events", "task_recurrence", "task_reminders")
+        },
+    )
+    return recorder
 
 
 @pytest.fixture
-def job_calls() -> Iterator[list[tuple[str, dict]]]:
-    """A job handler for ``test-job-.*`` that records (name, data)."""
+def job_calls(monkeypatch) -> list[tuple[str, dict]]:
+    """A job callback for ``test-job-.*`` that records (name, data)."""
     calls: list[tuple[str, dict]] = []
 
     def record_job(name: str, data: dict) -> None:
         calls.append((name, data))
 
-    before = list(jobs._job_handlers)
-    jobs.job_handler(r"test-job-.*", consumer=TEST_CONSUMER)(record_job)
-    try:
-        yield calls
-    finally:
-        jobs._job_handlers[:] = before
+    add_routes(
+        monkeypatch,
+        jobs=(
+            JobCallback(
+                name=f"{TEST_CONSUMER}.job",
+                pattern=r"test-job-.*",
+                handler=record_job,
+                role=TEST_CONSUMER,
+            ),
+        ),
+    )
+    return calls
 
 
 @pytest.fixture

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
+from events import routing
 from events.models import OutboxEvent
+from events.routing import Consumer, JobCallback
 from tests.support.fake_dapr import FakeDaprSidecar
 
+#: The role of the tests' own consumers (``EVENT_CONSUMERS`` in these tests).
 TEST_CONSUMER = "events-tests"
 
 
@@ -26,8 +30,40 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: fl
         time.sleep(interval)
 
 
+def add_routes(
+    monkeypatch,
+    *,
+    role: str = TEST_CONSUMER,
+    consumers: dict[str, tuple[Consumer, ...]] | None = None,
+    jobs: tuple[JobCallback, ...] = (),
+) -> routing.RoutingTable:
+    """Serve extra consumers (by logical topic) and job callbacks in ``role``, beside the
+    app's own, for the test's duration."""
+    table = routing.TABLE
+    consumers = consumers or {}
+    extended = dataclasses.replace(
+        table,
+        roles=table.roles if role in table.roles else (*table.roles, role),
+        consumers={
+            topic: (*table.consumers.get(topic, ()), *consumers.get(topic, ()))
+            for topic in {**table.consumers, **consumers}
+        },
+        jobs=(*table.jobs, *jobs),
+    )
+    monkeypatch.setattr(routing, "TABLE", extended)
+    return extended
+
+
+#: The daprd release that serves each Jobs API prefix the app can be configured with.
+RUNTIME_FOR_JOBS_PREFIX = {"v1.0": "1.18", "v1.0-alpha1": "1.16"}
+
+
 def start_sidecar(settings, **kwargs) -> FakeDaprSidecar:
-    """Start a stand-in sidecar on a free loopback port and point the app's settings at it."""
+    """Start a stand-in sidecar on a free loopback port and point the app's settings at it.
+
+    Unless ``runtime_version`` is given, it claims the daprd release that serves the app's
+    ``DAPR_JOBS_API_PREFIX`` (1.18 for ``v1.0``, 1.16 for ``v1.0-alpha1``)."""
+    kwargs.setdefault("runtime_version", RUNTIME_FOR_JOBS_PREFIX[settings.DAPR_JOBS_API_PREFIX])
     sidecar = FakeDaprSidecar(app_id=settings.DAPR_APP_ID, **kwargs).start()
     settings.DAPR_ENABLED = True
     settings.DAPR_HTTP_HOST = sidecar.host

@@ -58,6 +58,7 @@ def test_a_task_without_a_reminder_schedules_nothing(api, dapr):
 
 
 def test_the_jobs_path_prefix_is_configurable_for_older_sidecars(api, dapr, settings):
+    dapr.sidecar.runtime_version = "1.16"  # serves only /v1.0-alpha1/jobs
     settings.DAPR_JOBS_API_PREFIX = "v1.0-alpha1"  # daprd 1.14-1.17
     remind_at = soon(hours=1)
     task = create(api, due_date=iso(soon(hours=2)), remind_at=iso(remind_at))

@@ -1,15 +1,31 @@
-"""A stand-in Dapr sidecar (daprd 1.14-1.18, HTTP API) for integration tests only.
+"""A stand-in Dapr sidecar (daprd 1.14-1.18, HTTP API) for tests and for trying the app by hand.
 
-``daprd`` cannot be installed on the test machines, so integration tests run this small
-loopback HTTP server in its place. It follows /work/shared/docs/dapr-protocol-notes.md:
+``daprd`` cannot be installed on these machines, so tests run this loopback HTTP server in its
+place. It behaves as /work/shared/docs/dapr-protocol-notes.md and daprd's source say, including
+where daprd is unkind:
 
-* app -> sidecar: publish (single and bulk), state (save/get/delete/transaction/bulk get),
-  jobs (schedule/get/delete), health and metadata, with ``dapr-api-token`` checks;
-* sidecar -> app: ``GET /dapr/subscribe`` discovery, CloudEvent delivery with route rules
-  and daprd's reading of the app's answer, redelivery, dead-letter topics, and job triggers.
+* app -> sidecar: publish (single and bulk), state (save/get/delete/transaction/bulk get, keys
+  stored as ``<app-id>||<key>``, UUID etags, PostgreSQL store semantics), jobs (schedule/get/
+  delete), health and metadata, with ``dapr-api-token`` checks. Only the routes of the claimed
+  ``runtime_version`` exist; any other path falls through to service invocation, as in daprd:
+  404 ``ERR_DIRECT_INVOKE`` "failed getting app id ...".
+* sidecar -> app: ``GET /dapr/subscribe`` (only a 200 is read), CloudEvent delivery with route
+  rules and daprd's reading of the app's answer, redelivery by a resiliency retry policy, then
+  the subscription's dead-letter topic; job triggers (``POST /job/<name>``) with daprd's job
+  failure policy (3 retries, 1 s apart, then that trigger is dropped).
+* the broker: Kafka's model (``InMemoryBroker``). A topic is a set of ordered partitions, the
+  partition chosen by the record key (``metadata.partitionKey``); each app id reads as its own
+  consumer group and has at most one message in flight per partition, so a message being
+  retried holds back the later messages of its partition, as Kafka does in place.
 
-Everything is kept in memory and exposed for assertions (``published``, ``deliveries``,
-``state(store)``, ``jobs``, ``job_log``). Never import this module from application code.
+In tests deliveries and job triggers happen only when asked (``deliver``, ``trigger_job``),
+unless ``auto_deliver`` / ``fire_jobs`` run them in the background as daprd would. Everything is
+kept in memory and exposed for assertions (``published``, ``deliveries``, ``state(store)``,
+``jobs``, ``job_log``, ``job_triggers``). Never import this module from application code.
+
+Run by hand beside the app (see ``main``)::
+
+    python -m tests.support.fake_dapr --port 3500 --app-url http://127.0.0.1:8000 --deliver
 """
 
 from __future__ import annotations
@@ -24,7 +40,8 @@ import secrets
 import threading
 import time
 import uuid
-from collections import deque
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,17 +49,24 @@ from typing import Any, Self
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import requests
+from croniter import croniter
+from dateutil.relativedelta import relativedelta
 
 __all__ = [
     "CLOUDEVENTS_CONTENT_TYPE",
     "DROP",
     "ERROR",
     "RETRY",
+    "RUNTIME_VERSIONS",
     "SUCCESS",
     "Delivery",
     "FakeDaprSidecar",
+    "InMemoryBroker",
     "PublishedEvent",
+    "Record",
+    "RetryPolicy",
     "interpret_app_response",
+    "parse_go_duration",
 ]
 
 CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json"
@@ -51,13 +75,14 @@ RETRY = "RETRY"
 DROP = "DROP"
 ERROR = "ERROR"
 
+#: The daprd minor versions the stand-in can claim to be.
+RUNTIME_VERSIONS = ("1.14", "1.15", "1.16", "1.17", "1.18")
 _HEALTH_PATHS = ("/v1.0/healthz", "/v1.0/healthz/outbound")
-_JOB_PREFIXES = ("/v1.0/jobs/", "/v1.0-alpha1/jobs/")
-_BAD_JOB_NAME = re.compile(r"[/\\#?\x00\r\n]")
+_BAD_JOB_NAME = re.compile(r"[/\\#?|\x00\r\n]")
 _CEL_EQUALS = re.compile(
     r"""^event\.([A-Za-z_][A-Za-z0-9_]*)\s*==\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')$"""
 )
-_TEXT_CONTENT_TYPES = ("text/", "application/xml")
+_NO_APP_ID = "failed getting app id either from the URL path or the header dapr-app-id"
 logger = logging.getLogger(__name__)
 
 
@@ -96,8 +121,14 @@ class PublishedEvent:
     headers: dict[str, str]  # request headers, case-insensitive lookups
     query: dict[str, str]  # e.g. {"metadata.partitionKey": "42"}
     raw_content_type: str
-    offset: int = 0  # per-topic broker offset, sent to the app as the ``__offset`` header
+    partition: int = 0  # the broker partition (chosen by the partition key)
+    offset: int = 0  # offset in that partition, sent to the app as the ``__offset`` header
     dead_letter: bool = False  # True when daprd put it there after a DROP / exhausted retries
+
+    @property
+    def key(self) -> str | None:
+        """The Kafka record key: the publish's ``metadata.partitionKey``."""
+        return self.query.get("metadata.partitionKey")
 
 
 @dataclass
@@ -110,6 +141,8 @@ class Delivery:
     http_status: int  # 0 when the app could not be reached / nothing was sent
     outcome: str  # SUCCESS | RETRY | DROP | ERROR
     pubsub: str = ""
+    partition: int | None = None  # set for deliveries made by the background consumers
+    offset: int | None = None
 
 
 @dataclass
@@ -144,6 +177,38 @@ class _DaprError(Exception):
         return _json_response(self.status, body)
 
 
+def _no_such_route() -> _DaprError:
+    """daprd's fallback for a path or method no API serves: service invocation without an app
+    id (e.g. ``/v1.0/jobs/...`` on 1.14-1.17)."""
+    return _DaprError(404, "ERR_DIRECT_INVOKE", _NO_APP_ID)
+
+
+_ETAG_MISMATCH = "possible etag mismatch. error from state store"
+#: How daprd answers a failure of the state store: (status the store implies, cause) -> error.
+_StoreFailure = Callable[[int, str], _DaprError]
+
+
+def _save_failure(store: str) -> _StoreFailure:
+    """A single save: 409 on an etag mismatch, else 500; ``ERR_STATE_SAVE``."""
+    return lambda status, cause: _DaprError(
+        status, "ERR_STATE_SAVE", f"failed saving state in state store {store}: {cause}"
+    )
+
+
+def _delete_failure(key: str) -> _StoreFailure:
+    """A single delete: 409 on an etag mismatch; ``ERR_STATE_DELETE``."""
+    return lambda status, cause: _DaprError(
+        status, "ERR_STATE_DELETE", f"failed deleting state with key {key}: {cause}"
+    )
+
+
+def _transaction_failure(status: int, cause: str) -> _DaprError:
+    """Every transaction error, an etag mismatch included, is a 500 ``ERR_STATE_TRANSACTION``."""
+    return _DaprError(
+        500, "ERR_STATE_TRANSACTION", f"error while executing state transaction: {cause}"
+    )
+
+
 def _json_response(status: int, obj: Any, headers: dict[str, str] | None = None) -> _Response:
     hdrs = {"Content-Type": "application/json"}
     hdrs.update(headers or {})
@@ -163,7 +228,7 @@ def _media_type(content_type: str | None) -> str:
 
 
 def _is_json_media(media: str) -> bool:
-    return media in ("application/json", "text/json") or media.endswith("+json")
+    return media.startswith("application/json") or media.endswith("+json")
 
 
 def interpret_app_response(status: int, body: bytes) -> str:
@@ -199,6 +264,250 @@ def interpret_app_response(status: int, body: bytes) -> str:
     if status == 404:
         return DROP
     return ERROR
+
+
+# --------------------------------------------------------------------------- time formats
+
+_GO_DURATION_PART = re.compile(r"(\d*\.?\d*)(ns|us|µs|μs|ms|s|m|h)")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+_RFC3339 = re.compile(r"^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$")
+_ISO8601_DURATION = re.compile(
+    r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?"
+    r"(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
+)
+#: robfig/cron's descriptors (dapr/kit/cron), as 6-field expressions with seconds.
+_CRON_DESCRIPTORS = {
+    "@yearly": "0 0 0 1 1 *",
+    "@annually": "0 0 0 1 1 *",
+    "@monthly": "0 0 0 1 * *",
+    "@weekly": "0 0 0 * * 0",
+    "@daily": "0 0 0 * * *",
+    "@midnight": "0 0 0 * * *",
+    "@hourly": "0 0 * * * *",
+}
+
+
+def parse_go_duration(text: str) -> float:
+    """Seconds in a Go duration string (``time.ParseDuration``): ``90s``, ``1h30m``, ``-1.5h``."""
+    sign, rest = 1.0, text
+    if rest and rest[0] in "+-":
+        sign, rest = (-1.0 if rest[0] == "-" else 1.0), rest[1:]
+    if rest == "0":
+        return 0.0
+    if not rest:
+        raise ValueError(f"invalid duration {text!r}")
+    total, pos = 0.0, 0
+    while pos < len(rest):
+        match = _GO_DURATION_PART.match(rest, pos)
+        if match is None or match.group(1) in ("", "."):
+            raise ValueError(f"invalid duration {text!r}")
+        total += float(match.group(1)) * _GO_UNITS[match.group(2)]
+        pos = match.end()
+    return sign * total
+
+
+def _parse_point_in_time(text: str, now: float) -> float:
+    """go-etcd-cron's ``parsePointInTime``: RFC 3339, a Go duration from ``now``, or a
+    non-repeating ISO 8601 duration from ``now``."""
+    if _RFC3339.match(text):
+        main, dot, rest = text.partition(".")
+        if dot:  # Go allows nanoseconds; Python at most microseconds
+            digits = re.match(r"\d+", rest).group(0)
+            text = f"{main}.{digits[:6]}{rest[len(digits) :]}"
+        return datetime.fromisoformat(text.replace("z", "Z").replace("t", "T")).timestamp()
+    try:
+        return now + parse_go_duration(text)
+    except ValueError:
+        pass
+    match = _ISO8601_DURATION.match(text)
+    if match is None or text == "P" or text.endswith("T"):
+        raise ValueError(f"due time format not recognized: {text!r}")
+    years, months, weeks, days, hours, minutes = (int(g or 0) for g in match.groups()[:6])
+    seconds = float(match.group(7) or 0)
+    start = datetime.fromtimestamp(now, UTC)
+    end = start + relativedelta(
+        years=years, months=months, weeks=weeks, days=days, hours=hours, minutes=minutes
+    )
+    return end.timestamp() + seconds
+
+
+class _Schedule:
+    """A job's ``schedule`` as dapr/kit/cron parses it: 6 fields with seconds first,
+    ``@every <Go duration>`` or a descriptor such as ``@daily``; times in UTC."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        self.every: float | None = None
+        self.cron: str | None = None
+        if spec.startswith("@every "):
+            delay = parse_go_duration(spec.removeprefix("@every ").strip())
+            self.every = max(1.0, float(int(delay)))  # whole seconds, at least one
+            return
+        expr = _CRON_DESCRIPTORS.get(spec, spec)
+        if len(expr.split()) != 6 or not croniter.is_valid(expr, second_at_beginning=True):
+            raise ValueError(f"invalid schedule {spec!r}: 6 fields with seconds, or @every/@daily")
+        self.cron = expr
+
+    def next_after(self, moment: float) -> float:
+        """The first tick strictly after ``moment``."""
+        if self.every is not None:
+            return float(int(moment)) + self.every
+        start = datetime.fromtimestamp(moment, UTC)
+        return croniter(self.cron, start, second_at_beginning=True).get_next(float)
+
+
+# --------------------------------------------------------------------------- policies
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """A Dapr resiliency retry policy for inbound deliveries (``spec.policies.retries``).
+
+    ``max_retries`` -1 retries forever (dapr/resiliency.yaml's ``deliverRetry``). Constant
+    backoff waits ``interval`` before every retry; with ``max_interval`` set it is exponential:
+    ``interval`` (Dapr: 500 ms) times 1.5 per retry, capped at ``max_interval`` (Dapr's
+    randomisation is left out, so tests are deterministic).
+    """
+
+    max_retries: int = -1
+    interval: float = 0.05
+    max_interval: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_retries < -1:
+            raise ValueError("max_retries is -1 (forever) or more")
+
+    def allows(self, retries_done: int) -> bool:
+        """Whether one more retry follows ``retries_done`` retries."""
+        return self.max_retries == -1 or retries_done < self.max_retries
+
+    def delay(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (1 for the first)."""
+        if self.max_interval is None:
+            return self.interval
+        return min(self.max_interval, self.interval * 1.5 ** (retry - 1))
+
+
+@dataclass
+class _Job:
+    """The scheduler's view of one job (go-etcd-cron's stored job and its counter)."""
+
+    name: str
+    data: Any
+    has_data: bool
+    due_at: float  # the next trigger (sidecar clock)
+    schedule: _Schedule | None
+    repeats: int | None
+    expires_at: float | None
+    retry_interval: float  # the job failure policy
+    max_retries: int  # -1 = forever
+    count: int = 0
+
+
+def _job_failure_policy(raw: Any) -> tuple[float, int]:
+    """(interval, max retries) of a ``failurePolicy``; daprd's default is 1 s, 3 retries."""
+    if raw is None:
+        return 1.0, 3
+    if not isinstance(raw, dict) or len(raw) != 1:
+        raise ValueError("failurePolicy is {'drop': {}} or {'constant': {...}}")
+    if "drop" in raw:
+        return 0.0, 0
+    constant = raw.get("constant")
+    if not isinstance(constant, dict):
+        raise ValueError("failurePolicy is {'drop': {}} or {'constant': {...}}")
+    interval = parse_go_duration(str(constant.get("interval", "0s")))
+    retries = constant.get("maxRetries")
+    if retries is not None and (not isinstance(retries, int) or retries < 0):
+        raise ValueError("failurePolicy.constant.maxRetries must be a positive integer")
+    return interval, -1 if retries is None else retries
+
+
+# --------------------------------------------------------------------------- the broker
+
+
+@dataclass
+class Record:
+    """One message in a broker partition."""
+
+    pubsub: str
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    published: PublishedEvent
+
+
+class InMemoryBroker:
+    """Kafka's model in memory: each topic has ``partitions`` ordered partitions; a record goes
+    to the partition of its key (a stable hash; Kafka uses murmur2), keyless records round-robin.
+    A consumer group (an app id) commits an offset per partition. A sidecar keeps its broker
+    across stop()/start(), so a restarted sidecar resumes from its committed offsets.
+
+    Records from several sidecars meet only if they are handed the same broker; nothing does
+    that yet.
+    """
+
+    def __init__(self, partitions: int = 1) -> None:
+        if partitions < 1:
+            raise ValueError("a topic has at least one partition")
+        self.partitions = partitions
+        self._lock = threading.Lock()
+        self._logs: dict[tuple[str, str, int], list[Record]] = {}
+        self._committed: dict[tuple[str, str, str, int], int] = {}
+        self._round_robin: dict[tuple[str, str], int] = {}
+        self._listeners: list[Callable[[Record], None]] = []
+
+    def on_append(self, listener: Callable[[Record], None]) -> None:
+        """Call ``listener(record)`` after every append (a consumer learns of new records)."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def partition_for(self, pubsub: str, topic: str, key: str | None) -> int:
+        if key is not None:
+            return zlib.crc32(key.encode()) % self.partitions
+        with self._lock:
+            turn = self._round_robin.get((pubsub, topic), 0)
+            self._round_robin[(pubsub, topic)] = turn + 1
+        return turn % self.partitions
+
+    def append(self, published: PublishedEvent) -> Record:
+        """Store a message at the end of its partition; sets its partition and offset."""
+        key = published.key
+        partition = self.partition_for(published.pubsub, published.topic, key)
+        with self._lock:
+            log = self._logs.setdefault((published.pubsub, published.topic, partition), [])
+            record = Record(published.pubsub, published.topic, partition, len(log), key, published)
+            published.partition, published.offset = partition, record.offset
+            log.append(record)
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(record)
+        return record
+
+    def topic_partitions(self) -> list[tuple[str, str, int]]:
+        """Every (pubsub, topic, partition) holding records."""
+        with self._lock:
+            return list(self._logs)
+
+    def next_record(self, group: str, pubsub: str, topic: str, partition: int) -> Record | None:
+        """The record at the group's committed offset, or None when it has read them all."""
+        with self._lock:
+            log = self._logs.get((pubsub, topic, partition), [])
+            offset = self._committed.get((group, pubsub, topic, partition), 0)
+            return log[offset] if offset < len(log) else None
+
+    def commit(self, group: str, record: Record) -> None:
+        """The group is done with ``record``: its next read is the record after it."""
+        with self._lock:
+            self._committed[(group, record.pubsub, record.topic, record.partition)] = (
+                record.offset + 1
+            )
+
+    def lag(self, group: str, pubsub: str, topic: str, partition: int) -> int:
+        """Records of the partition the group has not committed yet."""
+        with self._lock:
+            end = len(self._logs.get((pubsub, topic, partition), []))
+            return end - self._committed.get((group, pubsub, topic, partition), 0)
 
 
 # --------------------------------------------------------------------------- HTTP plumbing
@@ -268,10 +577,18 @@ class _Handler(BaseHTTPRequestHandler):
 class FakeDaprSidecar:
     """In-memory daprd look-alike on loopback. See the module docstring.
 
+    ``runtime_version``: the daprd release claimed ("1.14" ... "1.18", default "1.16"); it
+    decides which Jobs and bulk-publish prefixes exist (``/v1.0/jobs`` from 1.18,
+    ``/v1.0-alpha1/jobs`` on all; ``/v1.0/publish/bulk`` from 1.17) and whether scheduling an
+    existing job without ``overwrite`` is a 409 (from 1.16). It can be changed while running.
+    ``app_id``: state keys are stored as ``<app_id>||<key>``; the source of wrapped events.
     ``api_token``: the token the app must send (``dapr-api-token``); None = not checked.
     ``app_token``: the token this sidecar sends to the app on every call.
-    ``auto_deliver``: deliver each accepted publish to the app's subscribed route on one
-    background FIFO thread (with redelivery); ``drain()`` waits for that queue to empty.
+    ``auto_deliver``: consume every partition of every subscribed topic in the background, one
+    message in flight per partition, redelivered per ``retry_policy``; ``drain()`` waits.
+    ``fire_jobs``: a scheduler thread triggers jobs when due (``trigger_job`` fires one now).
+    ``job_retry_interval``: the wait between job retries of daprd's default failure policy
+    (1 s; tests may shorten it).
     """
 
     def __init__(
@@ -280,52 +597,60 @@ class FakeDaprSidecar:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        runtime_version: str = "1.16",
+        app_id: str = "backend",
         api_token: str | None = None,
         app_token: str | None = None,
         auto_deliver: bool = False,
-        max_redeliveries: int = 5,
-        redelivery_delay: float = 0.05,
+        fire_jobs: bool = False,
+        retry_policy: RetryPolicy | None = None,
+        job_retry_interval: float = 1.0,
+        broker: InMemoryBroker | None = None,
         pubsub_names: tuple[str, ...] | list[str] = ("pubsub-kafka",),
         state_stores: tuple[str, ...] | list[str] = ("statestore-postgres",),
-        app_id: str = "tideline",
         request_timeout: float = 10.0,
     ) -> None:
         self.app_url = app_url.rstrip("/") if app_url else None
         self.host = host
         self.port = port
+        self.runtime_version = runtime_version
+        self.app_id = app_id
         self.api_token = api_token
         self.app_token = app_token
         self.auto_deliver = auto_deliver
-        self.max_redeliveries = max_redeliveries
-        self.redelivery_delay = redelivery_delay
+        self.fire_jobs = fire_jobs
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.job_retry_interval = job_retry_interval
+        self.broker = broker or InMemoryBroker()
         self.pubsub_names = tuple(pubsub_names)
         self.state_stores = tuple(state_stores)
-        self.app_id = app_id
         self.request_timeout = request_timeout
 
         self._lock = threading.RLock()
-        self._queue_cond = threading.Condition(self._lock)
+        self._subscribe_lock = threading.Lock()
         self.published: list[PublishedEvent] = []
         self.deliveries: list[Delivery] = []
-        self.jobs: dict[str, dict] = {}
+        self.jobs: dict[str, dict] = {}  # name -> the job as GET returns it
         self.job_log: list[tuple[str, str, dict | None]] = []
-        self.job_triggers: list[tuple[str, int]] = []
+        self.job_triggers: list[tuple[str, int]] = []  # every callback attempt: (name, status)
         self.errors: list[str] = []  # unexpected problems (handler bugs, background failures)
 
         self._stores: dict[str, dict[str, _StateItem]] = {s: {} for s in self.state_stores}
-        self._etag_seq = 0
         self._clock_offset = 0.0
-        self._offsets: dict[tuple[str, str], int] = {}
-        self._fail_queue: deque[tuple[int, dict | None]] = deque()
+        self._fail_queue: list[tuple[int, dict | None]] = []
+        self._failing_events: dict[str, int] = {}
         self._rejected: dict[str, int] = {}
         self._subscriptions: list[dict] | None = None
-        self._job_runs: dict[str, int] = {}
+        self._unsubscribed: set[tuple[str, str]] = set()
+        self._scheduled: dict[str, _Job] = {}
+        self._firing: set[str] = set()
 
         self._server: _Server | None = None
         self._serve_thread: threading.Thread | None = None
-        self._queue: deque[PublishedEvent] = deque()
-        self._worker: threading.Thread | None = None
-        self._worker_stop = threading.Event()
+        self._stopping = threading.Event()
+        self._consumers: dict[tuple[str, str, int], threading.Thread] = {}
+        self._scheduler: threading.Thread | None = None
+        self.broker.on_append(self._on_record)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -338,8 +663,21 @@ class FakeDaprSidecar:
     def running(self) -> bool:
         return self._server is not None
 
+    @property
+    def runtime_version(self) -> str:
+        return self._runtime_version
+
+    @runtime_version.setter
+    def runtime_version(self, version: str) -> None:
+        minor = ".".join(version.split(".")[:2])
+        if minor not in RUNTIME_VERSIONS:
+            raise ValueError(f"runtime_version {version!r}: one of {', '.join(RUNTIME_VERSIONS)}")
+        self._runtime_version = version if version.count(".") == 2 else f"{minor}.0"
+        self._minor = int(minor.split(".")[1])
+
     def start(self) -> Self:
-        """Bind and serve. After stop(), binds the SAME port again (outage recovery)."""
+        """Bind and serve. After stop(), binds the SAME port again (outage recovery), reads
+        ``/dapr/subscribe`` again and resumes consuming from the committed offsets."""
         with self._lock:
             if self._server is not None:
                 return self
@@ -347,6 +685,9 @@ class FakeDaprSidecar:
             server.sidecar = self
             self.port = server.server_address[1]
             self._server = server
+            self._stopping.clear()
+            self._subscriptions = None
+            self._unsubscribed.clear()
         self._serve_thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -355,33 +696,35 @@ class FakeDaprSidecar:
         )
         self._serve_thread.start()
         if self.auto_deliver:
-            self._worker_stop.clear()
-            self._worker = threading.Thread(
-                target=self._delivery_loop, name=f"fake-dapr-delivery-{self.port}", daemon=True
+            for pubsub, topic, partition in self.broker.topic_partitions():
+                self._ensure_consumer(pubsub, topic, partition)
+        if self.fire_jobs:
+            self._scheduler = threading.Thread(
+                target=self._scheduler_loop, name=f"fake-dapr-scheduler-{self.port}", daemon=True
             )
-            self._worker.start()
+            self._scheduler.start()
         return self
 
     def stop(self) -> None:
         """Stop serving: the port refuses connections until start() is called again.
 
-        Accepted-but-undelivered events stay queued and are delivered after a restart.
+        A message being delivered is not committed: it is delivered again after a restart.
         """
         with self._lock:
             server, self._server = self._server, None
-        if server is None:
-            return
-        self._worker_stop.set()
-        with self._queue_cond:
-            self._queue_cond.notify_all()
+            if server is None:
+                return
+            self._stopping.set()
+            consumers, self._consumers = list(self._consumers.values()), {}
+            scheduler, self._scheduler = self._scheduler, None
         server.shutdown()
         server.server_close()
         if self._serve_thread is not None:
             self._serve_thread.join(timeout=5)
             self._serve_thread = None
-        if self._worker is not None:
-            self._worker.join(timeout=10)
-            self._worker = None
+        for thread in [*consumers, scheduler]:
+            if thread is not None:
+                thread.join(timeout=self.request_timeout + 5)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -390,7 +733,7 @@ class FakeDaprSidecar:
         self.stop()
 
     def advance_clock(self, seconds: float) -> None:
-        """Move the sidecar's clock forward (state TTLs) without sleeping."""
+        """Move the sidecar's clock forward (state TTLs, job due times) without sleeping."""
         with self._lock:
             self._clock_offset += seconds
 
@@ -409,8 +752,15 @@ class FakeDaprSidecar:
 
         Nothing is recorded for those calls."""
         with self._lock:
-            for _ in range(count):
-                self._fail_queue.append((status, body))
+            self._fail_queue.extend([(status, body)] * count)
+
+    def fail_events(self, *event_ids: str, times: int = 1) -> None:
+        """The broker refuses the next ``times`` publishes of each of these CloudEvent ids: a
+        single publish answers 500; a bulk publish answers 500 listing only those entries in
+        ``failedEntries`` and keeps the others (daprd's partial failure)."""
+        with self._lock:
+            for event_id in event_ids:
+                self._failing_events[event_id] = times
 
     def reject_topic(self, topic: str, status: int = 400) -> None:
         """Answer every publish to ``topic`` with ``status`` from now on."""
@@ -454,16 +804,30 @@ class FakeDaprSidecar:
 
     # ------------------------------------------------------------------ state helpers
 
+    def _stored_key(self, key: str) -> str:
+        return f"{self.app_id}||{key}"
+
     def state(self, store: str = "statestore-postgres") -> dict[str, Any]:
-        """Live (unexpired) entries of ``store``: key (as the app gave it) -> value."""
+        """This app's live (unexpired) entries of ``store``: key (as the app gave it) -> value."""
+        prefix = self._stored_key("")
         with self._lock:
             now = self._now()
-            return {k: v.value for k, v in self._stores[store].items() if not v.expired(now)}
+            return {
+                k.removeprefix(prefix): v.value
+                for k, v in self._stores[store].items()
+                if k.startswith(prefix) and not v.expired(now)
+            }
+
+    def stored_keys(self, store: str = "statestore-postgres") -> list[str]:
+        """The keys as the store holds them (``<app-id>||<key>``), live ones only."""
+        with self._lock:
+            now = self._now()
+            return sorted(k for k, v in self._stores[store].items() if not v.expired(now))
 
     def etag(self, store: str, key: str) -> str | None:
         """Current ETag of a key, or None."""
         with self._lock:
-            item = self._stores[store].get(key)
+            item = self._stores[store].get(self._stored_key(key))
             return None if item is None or item.expired(self._now()) else item.etag
 
     # ------------------------------------------------------------------ delivery to the app
@@ -477,24 +841,32 @@ class FakeDaprSidecar:
         return self.app_url
 
     def subscriptions(self, refresh: bool = False) -> list[dict]:
-        """``GET {app_url}/dapr/subscribe`` (cached until refresh=True), normalised to
-        ``{"pubsubname", "topic", "routes": {"rules": [{"match", "path"}], "default"},
-        "deadLetterTopic", "metadata", ...}``; the old ``"route"`` form becomes routes.default.
+        """``GET {app_url}/dapr/subscribe`` (read once, until refresh=True or a restart),
+        normalised to ``{"pubsubname", "topic", "routes": {"rules": [{"match", "path"}],
+        "default"}, "deadLetterTopic", "metadata", ...}``; the old ``"route"`` form becomes
+        routes.default. As daprd, only a 200 is read: any other answer means no subscriptions
+        (logged). An unreachable app raises ``requests.RequestException`` and nothing is kept.
         """
-        with self._lock:
-            if self._subscriptions is not None and not refresh:
-                return copy.deepcopy(self._subscriptions)
+        with self._subscribe_lock:  # one discovery at a time, as daprd reads it once
+            with self._lock:
+                if self._subscriptions is not None and not refresh:
+                    return copy.deepcopy(self._subscriptions)
+            return self._discover()
+
+    def _discover(self) -> list[dict]:
         resp = requests.get(
             self._require_app() + "/dapr/subscribe",
             headers=self._app_headers(),
             timeout=self.request_timeout,
         )
-        if resp.status_code == 404:
-            raw: Any = []
-        elif 200 <= resp.status_code <= 299:
+        raw: Any = []
+        if resp.status_code == 200:
             raw = resp.json() if resp.content.strip() else []
         else:
-            raise RuntimeError(f"GET /dapr/subscribe answered {resp.status_code}")
+            logger.warning(
+                "fake dapr: the app answered %s to /dapr/subscribe: no subscriptions",
+                resp.status_code,
+            )
         subs = [self._normalise_subscription(s) for s in raw or []]
         with self._lock:
             self._subscriptions = subs
@@ -514,7 +886,8 @@ class FakeDaprSidecar:
         out.setdefault("metadata", {})
         return out
 
-    def _find_subscription(self, topic: str, pubsub: str | None) -> dict | None:
+    def find_subscription(self, topic: str, pubsub: str | None = None) -> dict | None:
+        """The app's subscription to ``topic`` (on ``pubsub`` when given), or None."""
         for sub in self.subscriptions():
             if sub.get("topic") == topic and (pubsub is None or sub.get("pubsubname") == pubsub):
                 return sub
@@ -549,28 +922,42 @@ class FakeDaprSidecar:
     ) -> str:
         """Deliver one CloudEvent to the app the way daprd does and return the outcome.
 
-        ``metadata`` becomes extra request headers (broker metadata such as ``__key``).
-        Raises LookupError when the app has no subscription for the topic.
+        ``metadata`` becomes extra request headers (broker metadata such as ``__key``). An event
+        no route matches, an expired one and a DROP go to the dead-letter topic (a 404 does
+        not). Raises LookupError when the app has no subscription for the topic.
         """
+        return self._deliver_once(topic, event, pubsub, metadata or {}, None)
+
+    def _deliver_once(
+        self,
+        topic: str,
+        event: dict,
+        pubsub: str | None,
+        metadata: dict[str, str],
+        record: Record | None,
+    ) -> str:
         app_url = self._require_app()
-        sub = self._find_subscription(topic, pubsub)
+        sub = self.find_subscription(topic, pubsub)
         if sub is None:
             raise LookupError(f"the app has no subscription for topic {topic!r} ({pubsub})")
         ev = copy.deepcopy(event)
         ev["topic"] = topic
         ev["pubsubname"] = sub["pubsubname"]
         event_id = ev.get("id")
+        where = (record.partition, record.offset) if record else (None, None)
         path = self.route_for(sub, ev)
-        if not path:
-            self._record_delivery(Delivery(topic, event_id, "", 0, DROP, sub["pubsubname"]))
+        if not path or self._expired(ev):
+            self._record_delivery(Delivery(topic, event_id, "", 0, DROP, sub["pubsubname"], *where))
+            self._dead_letter(sub, ev)
             return DROP
         if not path.startswith("/"):
             path = "/" + path
         headers = {
             "Content-Type": CLOUDEVENTS_CONTENT_TYPE,
             "traceparent": str(ev.get("traceparent") or _new_traceparent()),
+            "pubsubName": sub["pubsubname"],
         }
-        for key, value in (metadata or {}).items():
+        for key, value in metadata.items():
             headers[key] = str(value)
         headers.update(self._app_headers())
         try:
@@ -585,10 +972,21 @@ class FakeDaprSidecar:
         else:
             status = resp.status_code
             outcome = interpret_app_response(status, resp.content)
-        self._record_delivery(Delivery(topic, event_id, path, status, outcome, sub["pubsubname"]))
+        self._record_delivery(
+            Delivery(topic, event_id, path, status, outcome, sub["pubsubname"], *where)
+        )
         if outcome == DROP and status != 404:
             self._dead_letter(sub, ev)
         return outcome
+
+    def _expired(self, event: dict) -> bool:
+        expiration = event.get("expiration")
+        if not isinstance(expiration, str):
+            return False
+        try:
+            return _parse_point_in_time(expiration, 0) < self._now()
+        except ValueError:
+            return False
 
     def deliver_with_redelivery(
         self,
@@ -598,27 +996,58 @@ class FakeDaprSidecar:
         *,
         metadata: dict[str, str] | None = None,
     ) -> str:
-        """deliver(), redelivering RETRY/ERROR up to ``max_redeliveries`` times,
-        ``redelivery_delay`` apart. When retries run out the event goes to the subscription's
-        deadLetterTopic (if any). Returns the final outcome."""
-        outcome = self.deliver(topic, event, pubsub, metadata=metadata)
-        tries = 0
-        while outcome in (RETRY, ERROR) and tries < self.max_redeliveries:
-            tries += 1
-            time.sleep(self.redelivery_delay)
-            outcome = self.deliver(topic, event, pubsub, metadata=metadata)
+        """deliver(), redelivering RETRY/ERROR as ``retry_policy`` says (forever with -1, so
+        give the sidecar a finite policy to call this from a test). When the retries run out
+        the event goes to the subscription's deadLetterTopic (if any). Returns the final
+        outcome."""
+        return self._deliver_with_policy(topic, event, pubsub, metadata or {}, None)
+
+    def _deliver_with_policy(
+        self,
+        topic: str,
+        event: dict,
+        pubsub: str | None,
+        metadata: dict[str, str],
+        record: Record | None,
+    ) -> str | None:
+        """The resiliency policy around one message. None: the sidecar stopped meanwhile
+        (the message is left uncommitted)."""
+        outcome = self._deliver_once(topic, event, pubsub, metadata, record)
+        retries = 0
+        while outcome in (RETRY, ERROR) and self.retry_policy.allows(retries):
+            retries += 1
+            if record is not None and self._stopping.wait(self.retry_policy.delay(retries)):
+                return None
+            if record is None:
+                time.sleep(self.retry_policy.delay(retries))
+            outcome = self._deliver_once(topic, event, pubsub, metadata, record)
         if outcome in (RETRY, ERROR):
-            sub = self._find_subscription(topic, pubsub)
-            if sub is not None:
-                ev = dict(event, topic=topic, pubsubname=sub["pubsubname"])
-                self._dead_letter(sub, ev)
+            sub = self.find_subscription(topic, pubsub)
+            if sub is not None and sub.get("deadLetterTopic"):
+                self._dead_letter(sub, dict(event, topic=topic, pubsubname=sub["pubsubname"]))
+            else:
+                logger.warning("fake dapr: gave up on event %s of %s", event.get("id"), topic)
         return outcome
 
     def drain(self, timeout: float = 5.0) -> None:
-        """Wait until the auto-delivery queue is empty, else AssertionError."""
-        with self._queue_cond:
-            if not self._queue_cond.wait_for(lambda: not self._queue, timeout=timeout):
-                raise AssertionError(f"{len(self._queue)} events still waiting for delivery")
+        """With ``auto_deliver``: wait until every subscribed partition is consumed (each
+        message acknowledged, dropped or dead-lettered), else AssertionError."""
+        if not self.auto_deliver:
+            return
+        deadline = time.monotonic() + timeout
+        while (waiting := self._backlog()) > 0:
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{waiting} events still waiting for delivery")
+            time.sleep(0.01)
+
+    def _backlog(self) -> int:
+        with self._lock:
+            unsubscribed = set(self._unsubscribed)
+        return sum(
+            self.broker.lag(self.app_id, pubsub, topic, partition)
+            for pubsub, topic, partition in self.broker.topic_partitions()
+            if (pubsub, topic) not in unsubscribed
+        )
 
     def _record_delivery(self, delivery: Delivery) -> None:
         with self._lock:
@@ -641,60 +1070,113 @@ class FakeDaprSidecar:
         )
 
     def _record_publish(self, item: PublishedEvent) -> None:
+        self.broker.append(item)  # sets its partition and offset
         with self._lock:
-            key = (item.pubsub, item.topic)
-            item.offset = self._offsets.get(key, 0)
-            self._offsets[key] = item.offset + 1
             self.published.append(item)
-            if self.auto_deliver:
-                self._queue.append(item)
-                self._queue_cond.notify_all()
 
-    def _delivery_loop(self) -> None:
-        while True:
-            with self._queue_cond:
-                self._queue_cond.wait_for(lambda: self._queue or self._worker_stop.is_set())
-                if self._worker_stop.is_set():
+    # ------------------------------------------------------------------ consumers (Kafka model)
+
+    def _on_record(self, record: Record) -> None:
+        if self.auto_deliver:
+            self._ensure_consumer(record.pubsub, record.topic, record.partition)
+
+    def _ensure_consumer(self, pubsub: str, topic: str, partition: int) -> None:
+        """One consumer thread per (pubsub, topic, partition) while running."""
+        key = (pubsub, topic, partition)
+        with self._lock:
+            if self._server is None or key in self._consumers:
+                return
+            thread = threading.Thread(
+                target=self._consume,
+                args=key,
+                name=f"fake-dapr-{topic}-{partition}",
+                daemon=True,
+            )
+            self._consumers[key] = thread
+        thread.start()
+
+    def _consume(self, pubsub: str, topic: str, partition: int) -> None:
+        try:
+            while not self._stopping.is_set():
+                try:
+                    sub = self.find_subscription(topic, pubsub)
+                except requests.RequestException:  # the app is not up yet
+                    self._stopping.wait(0.2)
+                    continue
+                if sub is None:  # daprd never consumes a topic the app does not subscribe to
+                    with self._lock:
+                        self._unsubscribed.add((pubsub, topic))
                     return
-                item = self._queue[0]
-            try:
-                self._auto_deliver_one(item)
-            except Exception as exc:  # keep the worker alive, but surface the problem
-                logger.exception("fake dapr: auto delivery failed")
-                with self._lock:
-                    self.errors.append(f"auto delivery of {item.topic}: {exc!r}")
-            with self._queue_cond:
-                if self._queue and self._queue[0] is item:
-                    self._queue.popleft()
-                self._queue_cond.notify_all()
+                record = self.broker.next_record(self.app_id, pubsub, topic, partition)
+                if record is None:
+                    self._stopping.wait(0.02)
+                    continue
+                if self._process(record):
+                    self.broker.commit(self.app_id, record)
+        except Exception as exc:  # keep the failure visible to the test
+            logger.exception("fake dapr: consumer of %s/%s failed", topic, partition)
+            with self._lock:
+                self.errors.append(f"consumer of {topic}/{partition}: {exc!r}")
 
-    def _auto_deliver_one(self, item: PublishedEvent) -> None:
-        if not self.app_url or not isinstance(item.event, dict):
-            return
-        if self._find_subscription(item.topic, item.pubsub) is None:
-            return  # nobody subscribed: daprd would not consume it
-        meta = {"__topic": item.topic, "__partition": "0", "__offset": str(item.offset)}
-        key = item.query.get("metadata.partitionKey")
-        if key is not None:
-            meta["__key"] = key
-        self.deliver_with_redelivery(item.topic, item.event, item.pubsub, metadata=meta)
+    def _process(self, record: Record) -> bool:
+        """Deliver one record with the retry policy; False if the sidecar stopped meanwhile."""
+        item = record.published
+        if not isinstance(item.event, dict):
+            return True  # a raw non-JSON payload: nothing this stand-in can route
+        meta = {
+            "__topic": record.topic,
+            "__partition": str(record.partition),
+            "__offset": str(record.offset),
+        }
+        if record.key is not None:
+            meta["__key"] = record.key
+        outcome = self._deliver_with_policy(record.topic, item.event, item.pubsub, meta, record)
+        return outcome is not None
 
     # ------------------------------------------------------------------ jobs (scheduler)
 
     def trigger_job(self, name: str) -> int:
-        """Fire a job now: ``POST {app_url}/job/{name}`` with exactly the job's data.
-
-        Returns the HTTP status (0 if the app was unreachable). A one-shot job (dueTime, no
-        schedule) is removed after a 2xx or 404, as is a job whose ``repeats`` are used up.
+        """Fire a job now, as the scheduler does when it is due: ``POST {app_url}/job/{name}``
+        with exactly the job's data, retried per the job's failure policy (daprd's default: 3
+        retries, ``job_retry_interval`` apart). 2xx and 404 are done. Then the job moves on: a
+        one-shot job is removed, as is one whose ``repeats`` are used up or whose ``ttl`` has
+        passed. Returns the last HTTP status (0 if the app was unreachable). KeyError if the
+        job does not exist.
         """
-        app_url = self._require_app()
         with self._lock:
-            job = self.jobs[name]
-        body = b"" if "data" not in job else json.dumps(job["data"]).encode()
+            job = self._scheduled[name]
+            self._firing.add(name)
+        try:
+            return self._run_trigger(job)
+        finally:
+            with self._lock:
+                self._firing.discard(name)
+
+    def _run_trigger(self, job: _Job) -> int:
+        body = json.dumps(job.data, separators=(",", ":")).encode() if job.has_data else b""
+        retries = 0
+        while True:
+            status = self._call_job(job.name, body)
+            if 200 <= status <= 299 or status == 404:
+                break
+            if job.max_retries != -1 and retries >= job.max_retries:
+                logger.warning("fake dapr: job %s dropped this trigger after %s", job.name, status)
+                break
+            retries += 1
+            if self._stopping.wait(job.retry_interval):
+                return status
+            with self._lock:
+                if self._scheduled.get(job.name) is not job:
+                    return status  # deleted or replaced meanwhile
+        with self._lock:
+            self._advance(job)
+        return status
+
+    def _call_job(self, name: str, body: bytes) -> int:
         headers = {"Content-Type": "application/json", **self._app_headers()}
         try:
             resp = requests.post(
-                f"{app_url}/job/{quote(name, safe='')}",
+                f"{self._require_app()}/job/{quote(name, safe='')}",
                 data=body,
                 headers=headers,
                 timeout=self.request_timeout,
@@ -704,15 +1186,44 @@ class FakeDaprSidecar:
             status = 0
         with self._lock:
             self.job_triggers.append((name, status))
-            if (200 <= status <= 299 or status == 404) and self.jobs.get(name) is job:
-                runs = self._job_runs.get(name, 0) + 1
-                self._job_runs[name] = runs
-                one_shot = not job.get("schedule")
-                repeats = job.get("repeats")
-                if one_shot or (isinstance(repeats, int) and repeats > 0 and runs >= repeats):
-                    del self.jobs[name]
-                    self._job_runs.pop(name, None)
         return status
+
+    def _advance(self, job: _Job) -> None:
+        """After a trigger: the next due time, or the end of the job (go-etcd-cron)."""
+        if self._scheduled.get(job.name) is not job:
+            return
+        job.count += 1
+        done = job.schedule is None or (job.repeats is not None and job.count >= job.repeats)
+        if not done:
+            job.due_at = job.schedule.next_after(job.due_at)
+            done = job.expires_at is not None and job.due_at > job.expires_at
+        if done:
+            del self._scheduled[job.name]
+            self.jobs.pop(job.name, None)
+
+    def _scheduler_loop(self) -> None:
+        while not self._stopping.wait(0.05):
+            now = self._now()
+            with self._lock:
+                due = [
+                    job
+                    for name, job in self._scheduled.items()
+                    if job.due_at <= now and name not in self._firing
+                ]
+                self._firing.update(job.name for job in due)
+            for job in due:
+                threading.Thread(target=self._background_trigger, args=(job,), daemon=True).start()
+
+    def _background_trigger(self, job: _Job) -> None:
+        try:
+            self._run_trigger(job)
+        except Exception as exc:
+            logger.exception("fake dapr: trigger of job %s failed", job.name)
+            with self._lock:
+                self.errors.append(f"trigger of job {job.name}: {exc!r}")
+        finally:
+            with self._lock:
+                self._firing.discard(job.name)
 
     # ------------------------------------------------------------------ request handling
 
@@ -726,6 +1237,14 @@ class FakeDaprSidecar:
             with self._lock:
                 self.errors.append(f"{method} {target}: {exc!r}")
             return _DaprError(500, "ERR_FAKE_DAPR", f"fake sidecar error: {exc!r}").response()
+
+    def _jobs_prefixes(self) -> tuple[str, ...]:
+        stable = ("/v1.0/jobs/",) if self._minor >= 18 else ()
+        return (*stable, "/v1.0-alpha1/jobs/")
+
+    def _bulk_prefixes(self) -> tuple[str, ...]:
+        stable = ("/v1.0/publish/bulk/",) if self._minor >= 17 else ()
+        return (*stable, "/v1.0-alpha1/publish/bulk/")
 
     def _route(self, method: str, target: str, headers: _Headers, body: bytes) -> _Response:
         split = urlsplit(target)
@@ -742,31 +1261,32 @@ class FakeDaprSidecar:
         if path == "/v1.0/metadata":
             self._allow(method, "GET")
             return _json_response(200, self._metadata())
+        for prefix in self._bulk_prefixes():
+            if path.startswith(prefix):
+                self._allow(method, "POST")
+                pubsub, topic = self._two_parts(path[len(prefix) :])
+                return self._bulk_publish(pubsub, topic, headers, query, body)
         if path.startswith("/v1.0/publish/"):
             self._allow(method, "POST")
             pubsub, topic = self._two_parts(path[len("/v1.0/publish/") :])
             return self._publish(pubsub, topic, headers, query, body)
-        if path.startswith("/v1.0-alpha1/publish/bulk/"):
-            self._allow(method, "POST")
-            pubsub, topic = self._two_parts(path[len("/v1.0-alpha1/publish/bulk/") :])
-            return self._bulk_publish(pubsub, topic, headers, query, body)
         if path.startswith("/v1.0/state/"):
             return self._state(method, path[len("/v1.0/state/") :], headers, query, body)
-        for prefix in _JOB_PREFIXES:
+        for prefix in self._jobs_prefixes():
             if path.startswith(prefix):
                 return self._jobs(method, unquote(path[len(prefix) :]), body)
-        return _Response(404, b"404 page not found", {"Content-Type": "text/plain"})
+        raise _no_such_route()
 
     @staticmethod
     def _allow(method: str, *allowed: str) -> None:
-        if method not in allowed:
-            raise _DaprError(405, "ERR_METHOD_NOT_ALLOWED", f"method {method} not allowed")
+        if method not in allowed:  # daprd: a method no route serves falls through too
+            raise _no_such_route()
 
     @staticmethod
     def _two_parts(rest: str) -> tuple[str, str]:
         first, _, second = rest.partition("/")
         if not first or not second:
-            raise _DaprError(404, "ERR_NOT_FOUND", "pubsub name and topic are required")
+            raise _no_such_route()
         return unquote(first), unquote(second)
 
     def _metadata(self) -> dict:
@@ -786,11 +1306,11 @@ class FakeDaprSidecar:
         ]
         return {
             "id": self.app_id,
-            "runtimeVersion": "1.16.0-fake",
+            "runtimeVersion": self.runtime_version,
             "enabledFeatures": [],
             "components": components,
             "subscriptions": subs,
-            "extended": {"daprRuntimeVersion": "1.16.0-fake"},
+            "extended": {"daprRuntimeVersion": self.runtime_version},
         }
 
     # ------------------------------------------------------------------ publish
@@ -825,70 +1345,69 @@ class FakeDaprSidecar:
         now = self._now()
         tp = traceparent or _new_traceparent()
 
-        def parse_json() -> Any:
-            try:
-                return json.loads(body)
-            except ValueError:
-                raise _DaprError(
-                    400, "ERR_PUBSUB_CLOUD_EVENTS_SER", "error when unmarshalling the request body"
-                ) from None
-
         if meta.get("rawPayload", "").lower() == "true":  # no envelope at all
             if media == "" or _is_json_media(media):
-                return parse_json()
-            if media.startswith(_TEXT_CONTENT_TYPES):
-                return body.decode("utf-8", "replace")
+                try:
+                    return json.loads(body)
+                except ValueError:
+                    return body.decode("utf-8", "replace")
             return body
 
         if media == CLOUDEVENTS_CONTENT_TYPE:
-            obj = parse_json()
-            if not isinstance(obj, dict):
-                raise _DaprError(
-                    400, "ERR_PUBSUB_CLOUD_EVENTS_SER", "the cloud event must be a JSON object"
-                )
+            try:
+                obj = json.loads(body)
+            except ValueError:
+                obj = None
+            if not isinstance(obj, dict):  # daprd: contribPubsub.FromCloudEvent fails
+                raise _DaprError(500, "ERR_PUBSUB_CLOUD_EVENTS_SER", "cannot create cloudevent")
             event = dict(obj)  # the app's id is kept
+            event.setdefault("time", _rfc3339(now))
+            if "traceid" not in event:
+                event["traceid"] = event["traceparent"] = tp
+            event.setdefault("tracestate", "")
             event["topic"] = topic
             event["pubsubname"] = pubsub
-            event.setdefault("time", _rfc3339(now))
-            if "traceparent" not in event:
-                event["traceparent"] = tp
-                event.setdefault("traceid", tp)
-            if ttl is not None and ttl > 0:
-                event.setdefault("expiration", _rfc3339(now + ttl))
-            return event
-
-        data_key = "data"
-        if media == "" or _is_json_media(media):
-            data: Any = parse_json()
-            media = media or "application/json"
-        elif media.startswith(_TEXT_CONTENT_TYPES):
-            data = body.decode("utf-8", "replace")
+            event.setdefault("source", "Dapr")
+            event.setdefault("type", "com.dapr.event.sent")
+            event.setdefault("specversion", "1.0")
         else:
-            data, data_key = base64.b64encode(body).decode(), "data_base64"
-        event = {
-            "specversion": "1.0",
-            "id": str(uuid.uuid4()),  # a new random id on every publish, as daprd does
-            "source": "fake-dapr",
-            "type": "com.dapr.event.sent",
-            "datacontenttype": media,
-            data_key: data,
-            "topic": topic,
-            "pubsubname": pubsub,
-            "traceid": tp,
-            "traceparent": tp,
-            "tracestate": "",
-            "time": _rfc3339(now),
-        }
+            media = media or "text/plain"
+            data_key = "data"
+            if _is_json_media(media):
+                try:
+                    data: Any = json.loads(body)
+                except ValueError:
+                    data = body.decode("utf-8", "replace")  # daprd keeps it as a string
+            elif media == "application/octet-stream":
+                data, data_key = base64.b64encode(body).decode(), "data_base64"
+            else:
+                data = body.decode("utf-8", "replace")
+            event = {
+                "specversion": "1.0",
+                "id": str(uuid.uuid4()),  # a new random id on every publish, as daprd does
+                "source": self.app_id,
+                "type": "com.dapr.event.sent",
+                "datacontenttype": media,
+                data_key: data,
+                "topic": topic,
+                "pubsubname": pubsub,
+                "traceid": tp,
+                "traceparent": tp,
+                "tracestate": "",
+                "time": _rfc3339(now),
+            }
         if ttl is not None and ttl > 0:
-            event["expiration"] = _rfc3339(now + ttl)
+            event.setdefault("expiration", _rfc3339(now + ttl))
         return event
 
-    def _rejection(self, topic: str) -> int | None:
-        return self._rejected.get(topic)
-
-    @staticmethod
-    def _reject_code(status: int) -> str:
-        return "ERR_PUBSUB_FORBIDDEN" if status == 403 else "ERR_PUBSUB_PUBLISH_MESSAGE"
+    def _take_event_failure(self, event: Any) -> bool:
+        """Whether the broker refuses this event now (``fail_events``); uses one refusal."""
+        event_id = event.get("id") if isinstance(event, dict) else None
+        left = self._failing_events.get(event_id, 0)
+        if left <= 0:
+            return False
+        self._failing_events[event_id] = left - 1
+        return True
 
     def _publish(
         self, pubsub: str, topic: str, headers: _Headers, query: dict[str, str], body: bytes
@@ -899,25 +1418,34 @@ class FakeDaprSidecar:
         event = self._make_event(
             pubsub, topic, body, content_type, meta, headers.get("traceparent")
         )
+        broker_error = _DaprError(
+            500,
+            "ERR_PUBSUB_PUBLISH_MESSAGE",
+            f"error when publish to topic {topic} in pubsub {pubsub}: injected failure",
+        )
         with self._lock:
-            status = self._rejection(topic)
+            status = self._rejected.get(topic)
             if status is not None:
-                raise _DaprError(
-                    status, self._reject_code(status), f"topic {topic} is rejected (fake dapr)"
-                )
+                raise self._rejection(status, topic)
             if self._fail_queue:
-                status, custom = self._fail_queue.popleft()
+                status, custom = self._fail_queue.pop(0)
                 if custom is not None:
                     return _json_response(status, custom)
-                raise _DaprError(
-                    status,
-                    "ERR_PUBSUB_PUBLISH_MESSAGE",
-                    f"error when publish to topic {topic} in pubsub {pubsub}: injected failure",
-                )
-            self._record_publish(
-                PublishedEvent(pubsub, topic, event, headers, dict(query), content_type)
-            )
+                broker_error.status = status
+                raise broker_error
+            if self._take_event_failure(event):
+                raise broker_error
+        self._record_publish(
+            PublishedEvent(pubsub, topic, event, headers, dict(query), content_type)
+        )
         return _Response(204)
+
+    @staticmethod
+    def _rejection(status: int, topic: str) -> _DaprError:
+        code = {403: "ERR_PUBSUB_FORBIDDEN", 404: "ERR_PUBSUB_NOT_FOUND"}.get(
+            status, "ERR_PUBSUB_PUBLISH_MESSAGE"
+        )
+        return _DaprError(status, code, f"topic {topic} is rejected (fake dapr)")
 
     def _bulk_publish(
         self, pubsub: str, topic: str, headers: _Headers, query: dict[str, str], body: bytes
@@ -927,28 +1455,33 @@ class FakeDaprSidecar:
             entries = json.loads(body)
         except ValueError:
             entries = None
-        if not isinstance(entries, list):
-            raise _DaprError(400, "ERR_PUBSUB_EVENTS_SER", "the body must be a JSON array")
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise _DaprError(400, "ERR_PUBSUB_EVENTS_SER", "error when unmarshaling the request")
         req_meta = {k[len("metadata.") :]: v for k, v in query.items() if k.startswith("metadata.")}
         seen: set[str] = set()
-        built: list[PublishedEvent] = []
+        built: list[tuple[str, PublishedEvent]] = []
         for entry in entries:
-            entry_id = entry.get("entryId") if isinstance(entry, dict) else None
+            entry_id = entry.get("entryId")
+            content_type = entry.get("contentType")
+            raw = entry.get("event")
+            media = _media_type(content_type)
+            if not media:  # daprd: ConvertEventToBytes -> content type mismatch
+                raise _DaprError(
+                    400, "ERR_PUBSUB_EVENTS_SER", "error when marshalling cloud event envelope"
+                )
             if not isinstance(entry_id, str) or not entry_id or entry_id in seen:
                 raise _DaprError(
-                    400, "ERR_PUBSUB_EVENTS_SER", "every entry needs a unique, non-empty entryId"
+                    400, "ERR_PUBSUB_EVENTS_SER", "entryId is duplicated or not present for entry"
                 )
             seen.add(entry_id)
-            if "event" not in entry:
-                raise _DaprError(400, "ERR_PUBSUB_EVENTS_SER", f"entry {entry_id} has no event")
-            content_type = entry.get("contentType") or "application/json"
-            raw = entry["event"]
-            if isinstance(raw, str) and not _is_json_media(_media_type(content_type)):
-                raw_bytes = raw.encode()
-            elif isinstance(raw, str) and _media_type(content_type) == CLOUDEVENTS_CONTENT_TYPE:
-                raw_bytes = raw.encode()  # a CloudEvent given as a JSON string
-            else:
+            if _is_json_media(media):
                 raw_bytes = json.dumps(raw).encode()
+            elif isinstance(raw, str):
+                raw_bytes = raw.encode()
+            else:
+                raise _DaprError(
+                    400, "ERR_PUBSUB_EVENTS_SER", "error when marshalling cloud event envelope"
+                )
             entry_meta = {str(k): str(v) for k, v in (entry.get("metadata") or {}).items()}
             meta = {**req_meta, **entry_meta}
             event = self._make_event(
@@ -956,25 +1489,34 @@ class FakeDaprSidecar:
             )
             entry_query = dict(query)
             entry_query.update({f"metadata.{k}": v for k, v in entry_meta.items()})
-            built.append(PublishedEvent(pubsub, topic, event, headers, entry_query, content_type))
-
-        def failed(status: int, code: str, error: str) -> _Response:
-            failed_entries = [{"entryId": e["entryId"], "error": error} for e in entries]
-            return _json_response(
-                status, {"failedEntries": failed_entries, "errorCode": code, "message": error}
+            built.append(
+                (entry_id, PublishedEvent(pubsub, topic, event, headers, entry_query, content_type))
             )
 
+        def failed(status: int, entry_ids: list[str], error: str) -> _Response:
+            failed_entries = [{"entryId": entry_id, "error": error} for entry_id in entry_ids]
+            return _json_response(
+                status, {"failedEntries": failed_entries, "errorCode": "ERR_PUBSUB_PUBLISH_MESSAGE"}
+            )
+
+        all_ids = [entry_id for entry_id, _ in built]
         with self._lock:
-            status = self._rejection(topic)
+            status = self._rejected.get(topic)
             if status is not None:
-                return failed(status, self._reject_code(status), f"topic {topic} is rejected")
+                if status in (400, 403, 404):
+                    raise self._rejection(status, topic)
+                return failed(status, all_ids, f"topic {topic} is rejected (fake dapr)")
             if self._fail_queue:
-                status, custom = self._fail_queue.popleft()
+                status, custom = self._fail_queue.pop(0)
                 if custom is not None:
                     return _json_response(status, custom)
-                return failed(status, "ERR_PUBSUB_PUBLISH_MESSAGE", "injected broker failure")
-            for item in built:
+                return failed(status, all_ids, "injected broker failure")
+            refused = [entry_id for entry_id, item in built if self._take_event_failure(item.event)]
+        for entry_id, item in built:
+            if entry_id not in refused:
                 self._record_publish(item)
+        if refused:
+            return failed(500, refused, "injected broker failure")
         return _Response(204)
 
     # ------------------------------------------------------------------ state
@@ -983,10 +1525,6 @@ class FakeDaprSidecar:
         if name not in self._stores:
             raise _DaprError(400, "ERR_STATE_STORE_NOT_FOUND", f"state store {name} is not found")
         return self._stores[name]
-
-    def _next_etag(self) -> str:
-        self._etag_seq += 1
-        return str(self._etag_seq)
 
     def _state(
         self, method: str, rest: str, headers: _Headers, query: dict[str, str], body: bytes
@@ -1002,20 +1540,19 @@ class FakeDaprSidecar:
                 if key_raw == "transaction":
                     return self._transaction(store_name, store, body)
                 return self._bulk_get(store, body)
-            key = unquote(key_raw)
+            self._allow(method, "GET", "DELETE")
+            key = self._check_key({"key": unquote(key_raw)})
             if method == "GET":
                 return self._get(store, key)
-            if method == "DELETE":
-                etag = headers.get("if-match") or None
-                self._apply_delete(store, key, etag, "ERR_STATE_DELETE", query.get("concurrency"))
-                return _Response(204)
-            self._allow(method, "GET", "DELETE")
-            raise AssertionError("unreachable")
+            etag = headers.get("if-match") or None
+            self._apply_delete(store, key, etag, _delete_failure(key))
+            return _Response(204)
 
     def _get(self, store: dict[str, _StateItem], key: str) -> _Response:
-        item = store.get(key)
+        stored = self._stored_key(key)
+        item = store.get(stored)
         if item is not None and item.expired(self._now()):
-            del store[key]
+            del store[stored]
             item = None
         if item is None:
             return _Response(204)
@@ -1032,7 +1569,7 @@ class FakeDaprSidecar:
         out = []
         now = self._now()
         for key in req.get("keys") or []:
-            item = store.get(key)
+            item = store.get(self._stored_key(key))
             if item is None or item.expired(now):
                 out.append({"key": key})
             else:
@@ -1040,19 +1577,18 @@ class FakeDaprSidecar:
         return _json_response(200, out)
 
     @staticmethod
-    def _parse_ttl(meta: Any, code: str) -> int | None:
+    def _parse_ttl(meta: Any, error: _DaprError) -> int | None:
         if not isinstance(meta, dict) or meta.get("ttlInSeconds") in (None, ""):
             return None
         raw = meta["ttlInSeconds"]
-        invalid = _DaprError(500, code, f"invalid ttlInSeconds value {raw!r}")
         if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-            raise invalid
+            raise error
         try:
             ttl = int(raw)
         except ValueError:
-            raise invalid from None
+            raise error from None
         if ttl < -1:
-            raise _DaprError(500, code, f"ttlInSeconds must be -1 or greater, got {ttl}")
+            raise error
         return ttl
 
     @staticmethod
@@ -1087,51 +1623,36 @@ class FakeDaprSidecar:
             raise _DaprError(400, "ERR_MALFORMED_REQUEST", "etag must be a string")
         return etag
 
-    def _apply_set(self, store: dict[str, _StateItem], item: dict, conflict_code: str) -> None:
-        """Apply one save to ``store`` (a working copy), raising _DaprError like daprd does."""
-        key = self._check_key(item)
+    def _apply_set(self, store: dict[str, _StateItem], item: dict, fail: _StoreFailure) -> None:
+        """Apply one save to ``store`` (a working copy) with PostgreSQL v2 semantics; a failure
+        of the store is answered as ``fail`` says."""
+        key = self._stored_key(self._check_key(item))
         etag = self._etag_of(item)
         concurrency = self._concurrency(item)
-        ttl = self._parse_ttl(item.get("metadata"), conflict_code)
+        ttl = self._parse_ttl(item.get("metadata"), fail(500, "error parsing TTL"))
         now = self._now()
         current = store.get(key)
         if current is not None and current.expired(now):
             current = None
         if etag is not None:
+            # An etag that is not a UUID, or not the current one, is a mismatch.
             if current is None or current.etag != etag:
-                raise _DaprError(
-                    409,
-                    conflict_code,
-                    "possible etag mismatch. error from state store: ETag mismatch",
-                )
+                raise fail(409, _ETAG_MISMATCH)
         elif concurrency == "first-write" and current is not None:
-            # PostgreSQL store: the INSERT hits the unique key; daprd reports a plain failure.
-            raise _DaprError(
-                500,
-                conflict_code,
-                f"failed saving state in state store: key {key} already exists (first-write)",
-            )
+            raise fail(500, "no item was updated")  # the upsert's WHERE matched no row
         expires = now + ttl if ttl is not None and ttl > 0 else None
-        store[key] = _StateItem(copy.deepcopy(item.get("value")), self._next_etag(), expires)
+        store[key] = _StateItem(copy.deepcopy(item.get("value")), str(uuid.uuid4()), expires)
 
     def _apply_delete(
-        self,
-        store: dict[str, _StateItem],
-        key: str,
-        etag: str | None,
-        conflict_code: str,
-        concurrency: str | None = None,
+        self, store: dict[str, _StateItem], key: str, etag: str | None, fail: _StoreFailure
     ) -> None:
-        if not key or "||" in key:
-            raise _DaprError(400, "ERR_MALFORMED_REQUEST", f"invalid state key {key!r}")
-        current = store.get(key)
+        stored = self._stored_key(key)
+        current = store.get(stored)
         if current is not None and current.expired(self._now()):
             current = None
         if etag is not None and (current is None or current.etag != etag):
-            raise _DaprError(
-                409, conflict_code, "possible etag mismatch. error from state store: ETag mismatch"
-            )
-        store.pop(key, None)
+            raise fail(409, _ETAG_MISMATCH)
+        store.pop(stored, None)
 
     def _save(self, name: str, store: dict[str, _StateItem], body: bytes) -> _Response:
         try:
@@ -1142,7 +1663,7 @@ class FakeDaprSidecar:
             raise _DaprError(400, "ERR_MALFORMED_REQUEST", "the body must be a JSON array")
         work = dict(store)
         for item in items:
-            self._apply_set(work, item, "ERR_STATE_SAVE")
+            self._apply_set(work, item, _save_failure(name))
         self._stores[name] = work
         return _Response(204)
 
@@ -1153,23 +1674,24 @@ class FakeDaprSidecar:
             req = None
         if not isinstance(req, dict) or not isinstance(req.get("operations", []), list):
             raise _DaprError(400, "ERR_MALFORMED_REQUEST", "invalid transaction body")
-        work = dict(store)
-        for op in req.get("operations") or []:
+        operations = req.get("operations") or []
+        for op in operations:  # daprd checks the request before the store runs it
             kind = op.get("operation") if isinstance(op, dict) else None
-            request = op.get("request") if isinstance(op, dict) else None
             if kind not in ("upsert", "delete"):
                 raise _DaprError(
                     400,
                     "ERR_NOT_SUPPORTED_STATE_OPERATION",
                     f"operation type {kind} not supported",
                 )
-            if not isinstance(request, dict):
-                raise _DaprError(400, "ERR_MALFORMED_REQUEST", "operation request is required")
-            if kind == "upsert":
-                self._apply_set(work, request, "ERR_STATE_TRANSACTION")
+            self._check_key(op.get("request"))
+        work = dict(store)
+        for op in operations:
+            request = op["request"]
+            if op["operation"] == "upsert":
+                self._apply_set(work, request, _transaction_failure)
             else:
                 key = self._check_key(request)
-                self._apply_delete(work, key, self._etag_of(request), "ERR_STATE_TRANSACTION")
+                self._apply_delete(work, key, self._etag_of(request), _transaction_failure)
         self._stores[name] = work
         return _Response(204)
 
@@ -1177,23 +1699,24 @@ class FakeDaprSidecar:
 
     def _jobs(self, method: str, name: str, body: bytes) -> _Response:
         if not name or _BAD_JOB_NAME.search(name):
-            raise _DaprError(400, "ERR_MALFORMED_REQUEST", f"invalid job name {name!r}")
+            raise _DaprError(400, "DAPR_SCHEDULER_JOB_NAME", f"invalid job name {name!r}")
         if method == "POST":
             return self._schedule_job(name, body)
         if method == "GET":
             with self._lock:
                 job = self.jobs.get(name)
                 if job is None:
-                    raise _DaprError(500, "ERR_GET_JOB", f"job not found: {name}")
+                    raise _DaprError(
+                        500, "DAPR_SCHEDULER_GET_JOB", f"failed to get job due to: {name} not found"
+                    )
                 return _json_response(200, job)
         if method == "DELETE":
             with self._lock:
                 self.jobs.pop(name, None)
-                self._job_runs.pop(name, None)
+                self._scheduled.pop(name, None)
                 self.job_log.append(("delete", name, None))
             return _Response(204)
-        self._allow(method, "POST", "GET", "DELETE")
-        raise AssertionError("unreachable")
+        raise _no_such_route()
 
     def _schedule_job(self, name: str, body: bytes) -> _Response:
         try:
@@ -1202,60 +1725,164 @@ class FakeDaprSidecar:
             req = None
         if not isinstance(req, dict):
             raise _DaprError(400, "ERR_MALFORMED_REQUEST", "the job must be a JSON object")
-        if not req.get("schedule") and not req.get("dueTime"):
-            raise _DaprError(400, "ERR_MALFORMED_REQUEST", "a job needs a schedule or a dueTime")
-        repeats = req.get("repeats")
-        if repeats is not None and (not isinstance(repeats, int) or repeats < 0):
-            raise _DaprError(400, "ERR_MALFORMED_REQUEST", "repeats must be a positive integer")
-        job: dict[str, Any] = {"name": name}
+        if req.get("schedule") is None and req.get("dueTime") is None:
+            raise _DaprError(400, "DAPR_SCHEDULER_SCHEDULE_EMPTY", "Schedule is empty")
+        try:
+            job = self._parse_job(name, req)
+        except ValueError as exc:
+            raise _DaprError(
+                400, "DAPR_SCHEDULER_SCHEDULE_JOB", f"failed to schedule job due to: {exc}"
+            ) from None
+        public: dict[str, Any] = {"name": name}
         for key in ("dueTime", "schedule", "repeats", "ttl", "data", "failurePolicy"):
             if req.get(key) is not None:
-                job[key] = copy.deepcopy(req[key])
+                public[key] = copy.deepcopy(req[key])
         with self._lock:
-            if name in self.jobs and req.get("overwrite") is not True:
-                raise _DaprError(409, "ERR_SCHEDULE_JOB", f"job {name} already exists")
-            self.jobs[name] = job
-            self._job_runs.pop(name, None)
+            exists = name in self.jobs
+            if exists and self._minor >= 16 and req.get("overwrite") is not True:
+                raise _DaprError(409, "DAPR_SCHEDULER_SCHEDULE_JOB", f"job {name} already exists")
+            self.jobs[name] = public
+            self._scheduled[name] = job
             self.job_log.append(("schedule", name, copy.deepcopy(req)))
         return _Response(204)
 
+    def _parse_job(self, name: str, req: dict) -> _Job:
+        """go-etcd-cron's rules for a new job (``Builder.Parse``)."""
+        schedule_text, due_text, ttl_text = req.get("schedule"), req.get("dueTime"), req.get("ttl")
+        repeats = req.get("repeats")
+        for label, value in (("schedule", schedule_text), ("dueTime", due_text), ("ttl", ttl_text)):
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{label} must be a string")
+        if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, int)):
+            raise ValueError("repeats must be an integer")
+        if schedule_text is None and repeats is not None and repeats > 1:
+            raise ValueError("job must have a schedule to repeat")
+        if repeats is not None and repeats < 1:
+            raise ValueError("defined repeats must be greater than 0")
+        if schedule_text is None and ttl_text is not None:
+            raise ValueError("job must have a schedule to have a ttl")
+        schedule = _Schedule(schedule_text) if schedule_text is not None else None
+        now = float(int(self._now()))  # the scheduler's clock, to the second
+        due_at = _parse_point_in_time(due_text, now) if due_text is not None else None
+        expires_at = None
+        if ttl_text is not None:
+            expires_at = _parse_point_in_time(ttl_text, due_at if due_at is not None else now)
+            if due_at is not None and due_at > expires_at:
+                raise ValueError("ttl must be greater than due time")
+        if due_at is None:  # the clock starts now; the first trigger is the next tick
+            due_at = schedule.next_after(now)
+        retry_interval, max_retries = _job_failure_policy(req.get("failurePolicy"))
+        if req.get("failurePolicy") is None:
+            retry_interval = self.job_retry_interval
+        return _Job(
+            name=name,
+            data=copy.deepcopy(req.get("data")),
+            has_data="data" in req,
+            due_at=due_at,
+            schedule=schedule,
+            repeats=repeats,
+            expires_at=expires_at,
+            retry_interval=retry_interval,
+            max_retries=max_retries,
+        )
+
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the stand-in sidecar by hand, e.g. beside ``DAPR_ENABLED=true make run``::
+    """Run the stand-in sidecar by hand beside the app (see README, "Events and Dapr")::
 
-        python -m tests.support.fake_dapr --port 3500 --app-url http://127.0.0.1:8000
+        python -m tests.support.fake_dapr --port 3500 --app-url http://127.0.0.1:8000 \\
+            --runtime-version 1.18 --deliver
 
-    It prints every CloudEvent published and, with ``--deliver``, delivers each one to
-    the app's subscribed route as daprd would. For trying things out; never part of the app.
+    It prints every CloudEvent published, every delivery and every job trigger. With
+    ``--deliver`` it delivers events to the app's subscribed routes and fires due jobs
+    (``POST /job/<name>``), as daprd and the Scheduler would. Never part of the app.
     """
     import argparse
-    import time
 
     parser = argparse.ArgumentParser(description="Stand-in Dapr sidecar (tests only).")
     parser.add_argument("--port", type=int, default=3500)
     parser.add_argument("--app-url", default="http://127.0.0.1:8000")
+    parser.add_argument("--app-id", default="backend", help="The app's DAPR_APP_ID.")
+    parser.add_argument(
+        "--runtime-version",
+        default="1.16",
+        help="daprd release to behave as (1.14-1.18): 1.18 serves /v1.0/jobs (the app's "
+        "default DAPR_JOBS_API_PREFIX), 1.14-1.17 only /v1.0-alpha1/jobs.",
+    )
     parser.add_argument("--api-token", default=None, help="DAPR_API_TOKEN the app must send.")
     parser.add_argument("--app-token", default=None, help="APP_API_TOKEN sent to the app.")
-    parser.add_argument("--deliver", action="store_true", help="Deliver events to the app.")
+    parser.add_argument(
+        "--deliver", action="store_true", help="Deliver events to the app and fire due jobs."
+    )
+    parser.add_argument(
+        "--max-retries",
+        type=int,
+        default=-1,
+        help="Redeliveries of an event the app does not acknowledge (-1: forever, as "
+        "dapr/resiliency.yaml's inbound policy), then its dead-letter topic.",
+    )
+    parser.add_argument(
+        "--retry-interval", type=float, default=0.5, help="Seconds before the first redelivery."
+    )
+    parser.add_argument(
+        "--retry-max-interval",
+        type=float,
+        default=60.0,
+        help="Exponential backoff (x1.5) up to this many seconds; 0: constant.",
+    )
+    parser.add_argument("--partitions", type=int, default=1, help="Partitions per topic.")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     sidecar = FakeDaprSidecar(
         args.app_url,
         port=args.port,
+        app_id=args.app_id,
+        runtime_version=args.runtime_version,
         api_token=args.api_token,
         app_token=args.app_token,
         auto_deliver=args.deliver,
+        fire_jobs=args.deliver,
+        retry_policy=RetryPolicy(
+            max_retries=args.max_retries,
+            interval=args.retry_interval,
+            max_interval=args.retry_max_interval or None,
+        ),
+        broker=InMemoryBroker(partitions=args.partitions),
     ).start()
-    print(f"stand-in sidecar on {sidecar.url} for app {args.app_url} (Ctrl-C to stop)")
-    seen = 0
+    print(
+        f"stand-in daprd {sidecar.runtime_version} on {sidecar.url} for app {args.app_url} "
+        f"(Ctrl-C to stop)",
+        flush=True,
+    )
+    seen = {"published": 0, "deliveries": 0, "jobs": 0}
     try:
         while True:
-            events = sidecar.events()
-            for event in events[seen:]:
+            with sidecar._lock:
+                published = sidecar.published[seen["published"] :]
+                deliveries = sidecar.deliveries[seen["deliveries"] :]
+                triggers = sidecar.job_triggers[seen["jobs"] :]
+            for item in published:
+                event = item.event if isinstance(item.event, dict) else {}
+                fields = {k: event.get(k) for k in ("id", "type", "subject")}
+                print(json.dumps({"published": item.topic, **fields}), flush=True)
+            for d in deliveries:
                 print(
-                    json.dumps({k: event.get(k) for k in ("id", "type", "topic", "subject")}),
+                    json.dumps(
+                        {
+                            "delivered": d.topic,
+                            "id": d.event_id,
+                            "path": d.path,
+                            "status": d.http_status,
+                            "outcome": d.outcome,
+                        }
+                    ),
                     flush=True,
                 )
-            seen = len(events)
+            for name, status in triggers:
+                print(json.dumps({"job": name, "status": status}), flush=True)
+            seen["published"] += len(published)
+            seen["deliveries"] += len(deliveries)
+            seen["jobs"] += len(triggers)
             time.sleep(0.2)
     except KeyboardInterrupt:
         sidecar.stop()
