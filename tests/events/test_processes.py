@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import json
 import os
@@ -13,8 +14,8 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.core.management import call_command
+from django.utils import timezone
 
 from events import background
 from events.background import BackgroundWorker, start_background_worker
@@ -34,8 +35,20 @@ def call(*args) -> str:
     return out.getvalue()
 
 
-def test_the_test_settings_never_start_the_background_worker():
-    assert django_settings.TIDELINE_BACKGROUND is False
+def test_with_background_off_the_entry_point_starts_nothing(settings, tmp_path, monkeypatch):
+    settings.VAR_DIR = tmp_path
+    worker = BackgroundWorker()
+    monkeypatch.setattr(background, "worker", worker)
+    start_hooks = []
+    monkeypatch.setattr(background, "run_start_hooks", lambda: start_hooks.append("ran"))
+    settings.TIDELINE_BACKGROUND = False
+    settings.CELERY_BROKER_URL = ""  # without a broker, only the switch keeps the worker off
+
+    start_background_worker()
+
+    assert not worker.running
+    assert worker_threads() == []
+    assert start_hooks == []
 
 
 def test_importing_the_wsgi_entry_point_starts_nothing_when_disabled():
@@ -109,7 +122,9 @@ def test_events_status_reports_backlog_age_and_failures(alice):
         state=OutboxState.FAILED, attempts=1, last_error="POST ... -> 400: topic is rejected"
     )
     retrying = OutboxEvent.objects.filter(topic="task-events").order_by("seq").first()
-    OutboxEvent.objects.filter(pk=retrying.pk).update(attempts=2, last_error="-> 500")
+    OutboxEvent.objects.filter(pk=retrying.pk).update(
+        attempts=2, last_error="-> 500", created_at=timezone.now() - dt.timedelta(seconds=90)
+    )
 
     status = json.loads(call("events_status", "--json"))
 
@@ -117,7 +132,7 @@ def test_events_status_reports_backlog_age_and_failures(alice):
     assert status["retrying"] == 1
     assert status["failed"] == 1
     assert status["delivered_retained"] == 0
-    assert status["oldest_pending_age_seconds"] >= 0
+    assert 90 <= status["oldest_pending_age_seconds"] < 120
     assert status["by_topic"] == {"task-events": 2, "task-updates": 1}
 
     text = call("events_status")

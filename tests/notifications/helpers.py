@@ -9,7 +9,6 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from events.models import OutboxEvent
 from notifications.models import ReminderDelivery
 from tasks.models import Task
 
@@ -42,13 +41,6 @@ def deliveries(task_or_id) -> list[ReminderDelivery]:
 def delivery(task: Task) -> ReminderDelivery:
     """The delivery of the task's current reminder time."""
     return ReminderDelivery.objects.get(task_id=task.pk, remind_at=fresh(task).remind_at)
-
-
-def outbox(event_type: str | None = None, *, task_id: int | None = None) -> list[OutboxEvent]:
-    rows = OutboxEvent.objects.order_by("seq")
-    if event_type is not None:
-        rows = rows.filter(event_type=event_type)
-    return [r for r in rows if task_id is None or r.data.get("task_id") == task_id]
 
 
 def reminder_job(task_or_id) -> str:

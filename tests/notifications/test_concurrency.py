@@ -18,12 +18,12 @@ from tests.notifications.helpers import (
     deliveries,
     delivery,
     fresh,
-    outbox,
     reminder_job,
     require_postgresql,
     soon,
 )
 from tests.support.concurrency import run_in_threads
+from tests.support.events import capture_events
 from tests.support.fake_dapr import SUCCESS
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,11 +51,12 @@ def test_the_same_job_triggered_from_several_threads_sends_one_email(dapr, smtp,
     name = reminder_job(task)
     data = dapr.job(name)["data"]
 
-    statuses = run_in_threads(THREADS, lambda i: dapr.post_job(name, data))
-    dapr.pump()
+    with capture_events() as captured:
+        statuses = run_in_threads(THREADS, lambda i: dapr.post_job(name, data))
+        dapr.pump()
 
     assert statuses == [200] * THREADS
-    assert len(outbox(EventType.REMINDER_DUE, task_id=task.pk)) == 1
+    assert len(captured.of_type(EventType.REMINDER_DUE, task_id=task.pk)) == 1
     assert len(smtp.messages) == 1
     assert delivery(task).state == DeliveryState.SENT
 
@@ -68,11 +69,12 @@ def test_the_sweep_and_the_job_at_once_send_one_email(dapr, smtp, alice):
     assert delivery(task).state == DeliveryState.SCHEDULED
 
     jobs = [services.SWEEP_JOB_NAME, name]
-    statuses = run_in_threads(2, lambda i: dapr.trigger(jobs[i]))
-    dapr.pump()
+    with capture_events() as captured:
+        statuses = run_in_threads(2, lambda i: dapr.trigger(jobs[i]))
+        dapr.pump()
 
     assert statuses == [200, 200]
-    assert len(outbox(EventType.REMINDER_DUE, task_id=task.pk)) == 1
+    assert len(captured.of_type(EventType.REMINDER_DUE, task_id=task.pk)) == 1
     assert len(smtp.messages) == 1
     assert [d.state for d in deliveries(task)] == [DeliveryState.SENT]
 
@@ -96,8 +98,9 @@ def test_two_workers_on_the_same_due_delivery_send_one_email(dapr, smtp, alice):
 
 def test_one_reminder_due_event_delivered_to_several_replicas_sends_one_email(dapr, smtp, alice):
     task = scheduled(dapr, alice)
-    assert dapr.trigger(reminder_job(task)) == 200
-    [row] = outbox(EventType.REMINDER_DUE, task_id=task.pk)
+    with capture_events() as captured:
+        assert dapr.trigger(reminder_job(task)) == 200
+    [row] = captured.of_type(EventType.REMINDER_DUE, task_id=task.pk)
     relay_pending()  # published, not delivered yet
     [event] = dapr.events("task-reminders")
 
@@ -115,9 +118,10 @@ def test_two_embedded_schedulers_fire_a_one_shot_job_once(alice, smtp):
     relay_pending()
     later = remind_at + dt.timedelta(seconds=1)
 
-    fired = run_in_threads(THREADS, lambda i: DatabaseJobs().fire_due(now=later))
-    relay_pending()
+    with capture_events() as captured:
+        fired = run_in_threads(THREADS, lambda i: DatabaseJobs().fire_due(now=later))
+        relay_pending()
 
     assert sum(fired) == 1
-    assert len(outbox(EventType.REMINDER_DUE, task_id=task.pk)) == 1
+    assert len(captured.of_type(EventType.REMINDER_DUE, task_id=task.pk)) == 1
     assert len(smtp.messages) == 1

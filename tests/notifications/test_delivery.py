@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 import pytest
 from django.urls import resolve
 
-from events.models import OutboxEvent
 from events.registry import EventType
 from notifications import services
 from notifications.models import DeliveryState
@@ -22,10 +21,10 @@ from tests.notifications.helpers import (
     delivery,
     fresh,
     iso,
-    outbox,
     reminder_job,
     soon,
 )
+from tests.support.events import capture_events
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
@@ -62,12 +61,12 @@ def test_the_job_callback_sends_one_email_with_the_right_content(dapr, smtp):
         remind_at=due - dt.timedelta(hours=1),
     )
     name = reminder_job(task)
-    events_before = OutboxEvent.objects.count()
 
-    assert dapr.trigger(name) == 200
-    assert dapr.job(name) is None  # one-shot: gone once the callback succeeded
-    assert delivery(task).state == DeliveryState.DUE
-    outcomes = dapr.pump()
+    with capture_events() as captured:
+        assert dapr.trigger(name) == 200
+        assert dapr.job(name) is None  # one-shot: gone once the callback succeeded
+        assert delivery(task).state == DeliveryState.DUE
+        outcomes = dapr.pump()
 
     assert ("task-reminders", "com.tideline.reminder.due.v1", "SUCCESS") in outcomes
     mail = smtp.only_message()
@@ -96,13 +95,11 @@ def test_the_job_callback_sends_one_email_with_the_right_content(dapr, smtp):
 
     sent = delivery(task)
     assert mail.message_id == f"<reminder-{sent.pk}-task-{task.pk}@tideline.example.com>"
-    assert mail.message_id == services.message_id(sent)  # the same on every attempt
     assert (sent.state, sent.attempts, sent.last_error) == (DeliveryState.SENT, 1, "")
     assert sent.sent_at is not None and sent.due_at <= sent.claimed_at <= sent.sent_at
     assert fresh(task).reminder_sent is True
     # Marking it sent is a plain UPDATE: the only event since the trigger is reminder.due.
-    new_events = OutboxEvent.objects.order_by("seq")[events_before:]
-    assert [e.event_type for e in new_events] == [EventType.REMINDER_DUE]
+    assert [e.event_type for e in captured.rows] == [EventType.REMINDER_DUE]
     assert not [e for e in dapr.events("task-events") if e["type"].endswith("task.updated.v1")]
 
 
@@ -111,14 +108,15 @@ def test_the_same_job_triggered_twice_sends_one_email(dapr, smtp, alice):
     name = reminder_job(task)
     data = dapr.job(name)["data"]
 
-    assert dapr.trigger(name) == 200
-    assert dapr.post_job(name, data) == 200  # daprd delivers a job at least once
-    dapr.pump()
-    assert dapr.post_job(name, data) == 200  # and again after the e-mail went out
-    dapr.pump()
+    with capture_events() as captured:
+        assert dapr.trigger(name) == 200
+        assert dapr.post_job(name, data) == 200  # daprd delivers a job at least once
+        dapr.pump()
+        assert dapr.post_job(name, data) == 200  # and again after the e-mail went out
+        dapr.pump()
 
     assert len(smtp.messages) == 1
-    assert len(outbox(EventType.REMINDER_DUE, task_id=task.pk)) == 1
+    assert len(captured.of_type(EventType.REMINDER_DUE, task_id=task.pk)) == 1
     [sent] = deliveries(task)
     assert (sent.state, sent.attempts) == (DeliveryState.SENT, 1)
 
@@ -146,11 +144,12 @@ def test_a_stale_trigger_after_a_change_sends_nothing(dapr, smtp, alice, api):
     assert dapr.job(name)["data"] == {"task_id": task.pk, "remind_at": iso(later)}
 
     # A trigger of the job as it was before the change (e.g. already in flight).
-    assert dapr.post_job(name, old_data) == 200
-    dapr.pump()
+    with capture_events() as captured:
+        assert dapr.post_job(name, old_data) == 200
+        dapr.pump()
 
     assert smtp.messages == []
-    assert outbox(EventType.REMINDER_DUE, task_id=task.pk) == []
+    assert captured.of_type(EventType.REMINDER_DUE, task_id=task.pk) == []
     states = [(d.remind_at, d.state) for d in deliveries(task)]
     assert states == [
         (task.remind_at, DeliveryState.SKIPPED),
@@ -181,11 +180,12 @@ def test_a_job_callback_without_the_app_token_is_rejected(dapr, smtp, alice, tok
     name = reminder_job(task)
     data = dapr.job(name)["data"]
 
-    assert dapr.post_job(name, data, token=token) == 401
-    assert dapr.post_job(services.SWEEP_JOB_NAME, {"type": "sweep"}, token=token) == 401
+    with capture_events() as captured:
+        assert dapr.post_job(name, data, token=token) == 401
+        assert dapr.post_job(services.SWEEP_JOB_NAME, {"type": "sweep"}, token=token) == 401
 
     assert delivery(task).state == DeliveryState.SCHEDULED
-    assert outbox(EventType.REMINDER_DUE) == []
+    assert captured.of_type(EventType.REMINDER_DUE) == []
     assert dapr.trigger(name) == 200  # the sidecar sends the right token
     dapr.pump()
     assert len(smtp.messages) == 1
@@ -205,17 +205,18 @@ def test_a_user_who_cannot_get_reminders_is_skipped_once(dapr, smtp, user_fields
     name = reminder_job(task)
     data = dapr.job(name)["data"]
 
-    assert dapr.trigger(name) == 200
-    dapr.pump()
-    assert dapr.post_job(name, data) == 200  # a repeat changes nothing
-    dapr.pump()
-    services.reminders_sweep()  # nor does the safety net
-    dapr.pump()
+    with capture_events() as captured:
+        assert dapr.trigger(name) == 200
+        dapr.pump()
+        assert dapr.post_job(name, data) == 200  # a repeat changes nothing
+        dapr.pump()
+        services.reminders_sweep()  # nor does the safety net
+        dapr.pump()
 
     assert smtp.messages == smtp.rejected == []
     [skipped] = deliveries(task)
     assert (skipped.state, skipped.detail, skipped.attempts) == (DeliveryState.SKIPPED, reason, 1)
-    assert len(outbox(EventType.REMINDER_DUE, task_id=task.pk)) == 1
+    assert len(captured.of_type(EventType.REMINDER_DUE, task_id=task.pk)) == 1
     assert fresh(task).reminder_sent is False
     assert f"reminder:task:{task.pk}" not in dapr.state()
 

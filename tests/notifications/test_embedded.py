@@ -16,13 +16,13 @@ from events.relay import relay_pending
 from notifications import services
 from notifications.models import DeliveryState
 from tests.factories import make_task
-from tests.notifications.helpers import delivery, fresh, iso, outbox, reminder_job, soon
+from tests.notifications.helpers import delivery, fresh, iso, reminder_job, soon
+from tests.support.events import capture_events
 
 SECOND = dt.timedelta(seconds=1)
 
 
-def test_a_reminder_a_few_seconds_ahead_produces_one_email(api, smtp, settings):
-    assert settings.DAPR_ENABLED is False
+def test_a_reminder_a_few_seconds_ahead_produces_one_email(api, smtp):
     assert isinstance(jobs_client(), DatabaseJobs)
     remind_at = soon(3)
     response = api.post(
@@ -41,10 +41,11 @@ def test_a_reminder_a_few_seconds_ahead_produces_one_email(api, smtp, settings):
     assert job.interval_seconds is None
     assert job.data == {"task_id": task_id, "remind_at": iso(remind_at)}
 
-    assert DatabaseJobs().fire_due(now=remind_at - SECOND) == 0  # never early
-    assert DatabaseJobs().fire_due(now=remind_at + SECOND) == 1  # the same job callback
+    with capture_events() as captured:
+        assert DatabaseJobs().fire_due(now=remind_at - SECOND) == 0  # never early
+        assert DatabaseJobs().fire_due(now=remind_at + SECOND) == 1  # the same job callback
     assert not ScheduledJob.objects.filter(name=name).exists()
-    assert len(outbox(EventType.REMINDER_DUE, task_id=task_id)) == 1
+    assert len(captured.of_type(EventType.REMINDER_DUE, task_id=task_id)) == 1
     assert smtp.messages == []  # the e-mail goes out when reminder.due is delivered
 
     relay_pending()  # reminder.due, in-process, to the notification consumer

@@ -50,7 +50,7 @@ def test_smtp_down_goes_back_to_due_then_the_sweep_delivers_it_once(alice, smtp,
     waiting = delivery(task)
     assert waiting.state == DeliveryState.DUE
     assert waiting.attempts == 1
-    assert "refused" in waiting.last_error.lower() or "111" in waiting.last_error
+    assert "Connection refused" in waiting.last_error
     backoff = dt.timedelta(seconds=30)  # REMINDER_RETRY_BASE_SECONDS for the first retry
     assert started + backoff <= waiting.next_attempt_at <= finished + backoff
     assert fresh(task).reminder_sent is False
@@ -86,7 +86,8 @@ def test_a_temporary_smtp_rejection_is_retried_with_the_same_message_id(alice, s
     assert services.reminders_sweep().sent == 1
 
     [first_try] = smtp.rejected
-    assert smtp.only_message().message_id == first_try.message_id == services.message_id(rejected)
+    expected = f"<reminder-{rejected.pk}-task-{task.pk}@tideline.example.com>"
+    assert (first_try.message_id, smtp.only_message().message_id) == (expected, expected)
     assert services.retry_delay(1) == dt.timedelta(seconds=30)
     assert services.retry_delay(2) == dt.timedelta(seconds=60)  # exponential backoff
 

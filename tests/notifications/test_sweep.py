@@ -19,7 +19,8 @@ from events.relay import relay_pending
 from notifications import services
 from notifications.models import DeliveryState
 from tests.factories import make_task
-from tests.notifications.helpers import deliveries, delivery, fresh, iso, outbox, soon
+from tests.notifications.helpers import deliveries, delivery, fresh, iso, soon
+from tests.support.events import capture_events
 
 SWEEP = services.SWEEP_JOB_NAME
 SWEEP_JOB = {"schedule": "@every 1m", "data": {"type": "sweep"}, "overwrite": True}
@@ -43,12 +44,13 @@ def test_the_sweep_job_over_http_sends_a_reminder_whose_job_never_fired(dapr, sm
     task = unscheduled(alice, remind_at=soon(minutes=-5))
     started = timezone.now()
 
-    assert dapr.trigger(SWEEP) == 200  # POST /job/check-due-tasks from the sidecar
+    with capture_events() as captured:
+        assert dapr.trigger(SWEEP) == 200  # POST /job/check-due-tasks from the sidecar
 
     assert dapr.job(SWEEP) is not None  # a repeating job stays
     found = delivery(task)
     assert found.state == DeliveryState.DUE
-    assert len(outbox(EventType.REMINDER_DUE, task_id=task.pk)) == 1
+    assert len(captured.of_type(EventType.REMINDER_DUE, task_id=task.pk)) == 1
     last_poll = dapr.state()[services.LAST_POLL_KEY]
     assert started <= parse_datetime(last_poll["timestamp"]) <= timezone.now()
 
@@ -236,12 +238,13 @@ def test_a_job_that_fires_long_after_its_time_marks_the_reminder_missed(smtp, al
     task = make_task(alice, title="Stand-up", due_date=soon(hours=-2), remind_at=soon(hours=-3))
     relay_pending()  # the consumer schedules the (already past) job
 
-    assert DatabaseJobs().fire_due() == 1
-    relay_pending()
+    with capture_events() as captured:
+        assert DatabaseJobs().fire_due() == 1
+        relay_pending()
 
     assert delivery(task).state == DeliveryState.MISSED
     assert smtp.messages == []
-    assert outbox(EventType.REMINDER_DUE, task_id=task.pk) == []
+    assert captured.of_type(EventType.REMINDER_DUE, task_id=task.pk) == []
 
 
 def test_retrying_an_old_failed_delivery_from_the_admin_sends_it(smtp, alice, admin_client):

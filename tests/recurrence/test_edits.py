@@ -7,7 +7,6 @@ import datetime as dt
 
 import pytest
 
-from events.models import OutboxEvent
 from recurrence.models import RecurrenceSeries
 from tasks.models import Task
 from tasks.services import task_delete, task_reopen, task_update
@@ -20,6 +19,7 @@ from tests.recurrence.helpers import (
     follow_series,
     local_due,
 )
+from tests.support.events import capture_events
 
 
 def stamp(task) -> str:
@@ -114,10 +114,11 @@ def test_stop_repeating_ends_the_series_and_completion_spawns_nothing(alice, mak
     task_update(task=second, data=stop)
 
     assert series_of(first).ended
-    assert complete_and_relay(second) is None
-    assert not OutboxEvent.objects.filter(
-        topic="task-recurrence", partition_key=str(second.pk)
-    ).exists()
+    with capture_events() as captured:
+        assert complete_and_relay(second) is None
+    [completed] = [e for e in captured.events if e.event_type == "task.completed"]
+    assert completed.partition_key == str(second.pk)
+    assert completed.topics == ["task-events", "task-updates"]  # not task-recurrence
     second.refresh_from_db()
     assert second.next_occurrence_at is None
 

@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from events.models import OutboxEvent
 from tasks.models import Task
 from tests.recurrence.helpers import NEW_YORK, at, complete_and_relay, local_due
+from tests.support.events import capture_events
 
 
 @pytest.fixture
@@ -113,22 +113,30 @@ def test_a_reminder_days_before_keeps_its_wall_clock_time_across_dst(alice, make
 
 
 def test_creating_the_spawned_instance_publishes_task_created(first):
-    spawned = complete_and_relay(first)
+    with capture_events() as captured:
+        spawned = complete_and_relay(first)
 
-    created = OutboxEvent.objects.filter(event_type="task.created", partition_key=str(spawned.pk))
-    assert sorted(created.values_list("topic", flat=True)) == ["task-events", "task-updates"]
-    data = created.first().data
+    [created] = [
+        e
+        for e in captured.events
+        if e.event_type == "task.created" and e.partition_key == str(spawned.pk)
+    ]
+    assert sorted(created.topics) == ["task-events", "task-updates"]
+    data = created.data
     assert data["task_id"] == spawned.pk
     assert data["task_data"]["parent"] == first.pk
     assert data["task_data"]["tags"] == ["bills", "Monthly"]
 
 
 def test_the_completed_instance_publishes_its_bookkeeping(first):
-    complete_and_relay(first)
+    with capture_events() as captured:
+        complete_and_relay(first)
 
-    updates = OutboxEvent.objects.filter(
-        event_type="task.updated", partition_key=str(first.pk), topic="task-events"
-    )
+    updates = [
+        row
+        for row in captured.of_type("task.updated")
+        if row.partition_key == str(first.pk) and row.topic == "task-events"
+    ]
     changed = set().union(*(row.data.get("changes", {}) for row in updates))
     assert {"last_triggered_at"} <= changed
 
@@ -136,6 +144,8 @@ def test_the_completed_instance_publishes_its_bookkeeping(first):
 def test_completing_a_task_that_does_not_repeat_spawns_nothing(alice, make_task):
     task = make_task(alice, due_date=at("2025-01-06 09:00"))
 
-    assert complete_and_relay(task) is None
-    assert not OutboxEvent.objects.filter(topic="task-recurrence").exists()
+    with capture_events() as captured:
+        assert complete_and_relay(task) is None
+    [completed] = [e for e in captured.events if e.event_type == "task.completed"]
+    assert completed.topics == ["task-events", "task-updates"]  # not task-recurrence
     assert Task.objects.count() == 1

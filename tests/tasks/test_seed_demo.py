@@ -1,6 +1,8 @@
 """``manage.py seed_demo``: the documented demo login with a realistic set of tasks."""
 
+import datetime as dt
 import io
+from collections import Counter
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -12,6 +14,9 @@ from rest_framework.test import APIClient
 from tasks.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERNAME
 from tasks.models import Category, Profile, Tag, Task
 from tests.factories import make_task
+
+#: Due at 15:00 today: overdue or not depending on the time of day.
+REVIEW = "Review pull requests"
 
 
 def seed(*args) -> str:
@@ -46,36 +51,74 @@ def test_the_demo_password_is_in_the_command_help():
     assert DEMO_PASSWORD in Command.help
 
 
-def test_seed_demo_creates_more_than_ten_tasks(demo):
-    assert demo.tasks.count() > 10
+def titles(tasks) -> set[str]:
+    return set(tasks.values_list("title", flat=True))
+
+
+def test_seed_demo_creates_a_dozen_pending_tasks_and_one_done(demo):
+    assert demo.tasks.filter(completed=False).count() == 12
+    [done] = demo.tasks.filter(completed=True)
+    assert done.title == "Set up Tideline"
+    assert done.completed_at is not None
 
 
 def test_the_demo_has_overdue_tasks(demo):
-    assert demo.tasks.filter(completed=False, due_date__lt=timezone.now()).exists()
+    overdue = titles(demo.tasks.filter(completed=False, due_date__lt=timezone.now()))
+
+    assert overdue - {REVIEW} == {
+        "Prepare quarterly report",
+        "Water the plants",
+        "Book dentist appointment",
+    }
 
 
-def test_the_demo_has_recurring_tasks(demo):
-    recurring = [t for t in demo.tasks.all() if t.has_recurrence]
+def test_the_demo_has_the_recurring_tasks_the_readme_names(demo):
+    recurring = {
+        t.title: (t.recurrence_rule, t.recurrence_type, t.recurrence_mode)
+        for t in demo.tasks.all()
+        if t.has_recurrence
+    }
 
-    assert len(recurring) >= 2
-    assert any(t.recurrence_rule for t in recurring)
-    assert any(t.recurrence_type != "none" for t in recurring)
-
-
-def test_the_demo_has_reminders(demo):
-    assert demo.tasks.filter(remind_at__isnull=False).count() >= 2
-    assert demo.tasks.filter(remind_before__isnull=False).exists()
-
-
-def test_the_demo_has_a_completed_task_and_one_without_a_due_date(demo):
-    assert demo.tasks.filter(completed=True, completed_at__isnull=False).exists()
-    assert demo.tasks.filter(due_date__isnull=True).exists()
+    assert recurring == {
+        "Team stand-up": ("FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR", "none", "schedule"),
+        "Pay rent": ("FREQ=MONTHLY;BYMONTHDAY=1", "none", "schedule"),
+        "30-minute run": ("FREQ=DAILY;INTERVAL=2", "none", "completion"),
+        "Water the plants": ("", "weekly", "schedule"),  # a preset, not a rule
+        "Take out the recycling": ("FREQ=WEEKLY;INTERVAL=2;BYDAY=TH", "none", "schedule"),
+    }
 
 
-def test_the_demo_has_categories_and_tags(demo):
-    assert Category.objects.filter(user=demo).count() >= 3
-    assert Tag.objects.filter(user=demo).count() >= 5
-    assert demo.tasks.filter(category__isnull=False).exists()
+def test_the_demo_has_reminders_before_the_due_date_and_at_a_time(demo):
+    reminders = {t.title: t.remind_before for t in demo.tasks.filter(remind_at__isnull=False)}
+
+    assert reminders == {
+        REVIEW: dt.timedelta(minutes=30),
+        "Team stand-up": dt.timedelta(minutes=10),
+        "Pay rent": dt.timedelta(days=1),
+        "Renew passport": None,  # at a set time
+    }
+
+
+def test_the_demo_has_tasks_without_a_due_date(demo):
+    assert titles(demo.tasks.filter(due_date__isnull=True)) == {
+        "Read 'Designing Data-Intensive Applications' ch. 11",
+        "Plan weekend trip",
+        "Set up Tideline",
+    }
+
+
+def test_the_demo_has_four_categories_and_tags_on_every_task(demo):
+    categories = Category.objects.filter(user=demo)
+    assert sorted(categories.values_list("name", flat=True)) == [
+        "Health",
+        "Home",
+        "Learning",
+        "Work",
+    ]
+    per_category = Counter(demo.tasks.values_list("category__name", flat=True))
+    assert per_category == {"Work": 3, "Home": 3, "Health": 2, "Learning": 3, None: 2}
+    assert Tag.objects.filter(user=demo).count() == 14
+    assert demo.tasks.filter(tags__isnull=True).count() == 0
 
 
 def test_the_demo_uses_every_priority(demo):
@@ -122,8 +165,9 @@ def test_the_demo_login_works_through_the_api(demo):
 
     body = client.get("/api/tasks/?overdue=true&ordering=-priority").json()
 
-    assert body["count"] >= 1
-    assert client.get("/api/tasks/").json()["count"] == demo.tasks.count()
+    overdue = [t["title"] for t in body["results"] if t["title"] != REVIEW]
+    assert overdue == ["Prepare quarterly report", "Book dentist appointment", "Water the plants"]
+    assert client.get("/api/tasks/").json()["count"] == 13
 
 
 def test_seed_demo_on_an_empty_database_creates_the_demo(db):
@@ -132,5 +176,5 @@ def test_seed_demo_on_an_empty_database_creates_the_demo(db):
 
     output = seed()
 
-    assert get_user_model().objects.get(username=DEMO_USERNAME).tasks.count() > 10
-    assert "Demo user ready" in output
+    assert get_user_model().objects.get(username=DEMO_USERNAME).tasks.count() == 13
+    assert "Demo user ready: log in as 'demo' / 'tideline-demo' (13 tasks)." in output

@@ -99,12 +99,16 @@ def unlabelled_controls(response) -> list[str]:
     """Form controls a screen reader could not name."""
     document = page(response)
     labelled = {label.attrs.get("for") for label in document.find_all("label")}
-    return [
-        str(control.attrs)
+    controls = [
+        control
         for control in document.find_all("input", "select", "textarea")
         if control.attrs.get("type") not in ("hidden", "submit")
-        and control.attrs.get("id") not in labelled
-        and not control.attrs.get("aria-label")
+    ]
+    assert controls, "the page has no form control to check"
+    return [
+        str(control.attrs)
+        for control in controls
+        if control.attrs.get("id") not in labelled and not control.attrs.get("aria-label")
     ]
 
 
@@ -168,10 +172,14 @@ def test_every_control_on_the_categories_page_has_a_label(alice_client, alice):
     assert unlabelled_controls(alice_client.get("/categories/")) == []
 
 
-def test_another_users_categories_are_not_listed(alice_client, bob):
+def test_another_users_categories_are_not_listed(alice_client, alice, bob):
     make_category(bob, "Surprise party")
+    own = make_category(alice, "Birthday party")
 
-    assert "Surprise party" not in alice_client.get("/categories/").content.decode()
+    response = alice_client.get("/categories/")
+
+    assert cells(response, f"category-{own.pk}")[0] == "Birthday party"
+    assert "Surprise party" not in response.content.decode()
 
 
 # --- categories: add, rename, recolour ------------------------------------------------------
