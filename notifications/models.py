@@ -14,9 +14,6 @@ class DeliveryState(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-OPEN_STATES = (DeliveryState.SCHEDULED, DeliveryState.DUE, DeliveryState.SENDING)
-
-
 class ReminderDelivery(models.Model):
     """One reminder of one task at one time. State changes are conditional UPDATEs."""
 

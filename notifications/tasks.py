@@ -9,8 +9,3 @@ from . import services
 def deliver_reminder(delivery_id: int) -> str:
     """Retry sending one reminder after an SMTP failure (the claim makes it safe)."""
     return services.reminder_deliver(delivery_id)
-
-
-@shared_task(ignore_result=True)
-def sweep_reminders() -> None:
-    services.reminders_sweep()

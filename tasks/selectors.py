@@ -6,7 +6,6 @@ import base64
 import datetime as dt
 import json
 import zoneinfo
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import django_filters
@@ -317,15 +316,6 @@ class TaskFilterSet(django_filters.FilterSet):
         queryset = super().filter_queryset(queryset)
         sort_by, descending = self.sort_key()
         return queryset.order_by(*task_ordering(sort_by, descending))
-
-
-def task_list(*, user, filters: Mapping[str, str] | None = None, request=None) -> QuerySet[Task]:
-    """The user's tasks, filtered and sorted; raises ValidationError on a bad filter."""
-    base = Task.objects.for_user(user).with_relations()
-    filterset = TaskFilterSet(data=filters or {}, queryset=base, request=request)
-    if not filterset.is_valid():
-        raise ValidationError(filterset.errors)
-    return filterset.qs
 
 
 def task_get(*, user, task_id: int) -> Task:
