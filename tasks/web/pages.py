@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import Resolver404, path, resolve, reverse
@@ -37,7 +38,7 @@ from ..selectors import (
     with_cursor_key,
 )
 from ..templatetags.tideline import due_label
-from .common import confirm_delete, redirect_after, safe_next, user_page
+from .common import confirm_delete, get_task_or_404, redirect_after, safe_next, user_page
 
 #: The list's default order when the URL names none.
 DEFAULT_ORDERING = {SmartView.COMPLETED: "-updated_at"}
@@ -62,15 +63,8 @@ FILTER_PANEL_PARAMS = frozenset(
 )
 
 
-def _user_tasks(request: HttpRequest):
+def _user_tasks(request: HttpRequest) -> QuerySet[Task]:
     return Task.objects.for_user(request.user).with_relations()
-
-
-def _get_task(request: HttpRequest, task_id: int) -> Task:
-    try:
-        return task_get(user=request.user, task_id=task_id)
-    except Task.DoesNotExist:
-        raise Http404("No such task.") from None
 
 
 def canonical_filters(query: QueryDict) -> QueryDict:
@@ -237,7 +231,7 @@ def _needs_rewrite(query: QueryDict, params: QueryDict) -> bool:
 @user_page
 @require_GET
 def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
-    task = _get_task(request, task_id)
+    task = get_task_or_404(request, task_id)
     return render(request, "tasks/task_detail.html", task_page_context(task=task))
 
 
@@ -273,7 +267,7 @@ def _row_response(request: HttpRequest, task: Task, *, extra: str = "") -> HttpR
 @user_page
 @require_POST
 def task_complete(request: HttpRequest, task_id: int) -> HttpResponse:
-    task = services.task_complete(task=_get_task(request, task_id))
+    task = services.task_complete(task=get_task_or_404(request, task_id))
     if request.htmx:
         extra = ""
         if task.has_recurrence:
@@ -291,7 +285,7 @@ def task_complete(request: HttpRequest, task_id: int) -> HttpResponse:
 @user_page
 @require_POST
 def task_reopen(request: HttpRequest, task_id: int) -> HttpResponse:
-    task = services.task_reopen(task=_get_task(request, task_id))
+    task = services.task_reopen(task=get_task_or_404(request, task_id))
     if request.htmx:
         return _row_response(request, task)
     messages.success(request, f"Reopened “{task.title}”.")
@@ -306,7 +300,7 @@ NEXT_INSTANCE_ATTEMPTS = 10
 @require_GET
 def task_next_instance(request: HttpRequest, task_id: int) -> HttpResponse:
     """The instance spawned from a completed recurring task, once the consumer made it."""
-    task = _get_task(request, task_id)
+    task = get_task_or_404(request, task_id)
     spawned = task_spawned_instance(task=task)
     if spawned is not None:
         return render(
@@ -326,7 +320,7 @@ def task_next_instance(request: HttpRequest, task_id: int) -> HttpResponse:
 @user_page
 def task_delete(request: HttpRequest, task_id: int) -> HttpResponse:
     """GET: a confirmation page (JavaScript off). POST: delete."""
-    task = _get_task(request, task_id)
+    task = get_task_or_404(request, task_id)
     if request.method != "POST":
         back = safe_next(request, reverse("home"))
         series = "; its series stops here unless another instance is open"
@@ -353,7 +347,7 @@ def task_delete(request: HttpRequest, task_id: int) -> HttpResponse:
 @require_POST
 def task_quick_edit(request: HttpRequest, task_id: int) -> HttpResponse:
     """Change the priority or the due day from the list (the time of day is kept)."""
-    task = _get_task(request, task_id)
+    task = get_task_or_404(request, task_id)
     data: dict = {}
     if "priority" in request.POST:
         data["priority"] = request.POST["priority"]
