@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 import time
 import uuid
 from collections import defaultdict
@@ -21,6 +20,7 @@ from django.conf import settings
 from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
+from .backoff import exponential_backoff
 from .models import OutboxEvent, OutboxState, ProcessedEvent
 from .transports import Answer, Outcome, get_transport
 
@@ -44,10 +44,12 @@ class RelayStats:
 
 
 def backoff(attempts: int) -> dt.timedelta:
-    """Exponential backoff with jitter, capped at OUTBOX_BACKOFF_MAX_SECONDS."""
-    base = settings.OUTBOX_BACKOFF_BASE_SECONDS * (2 ** max(attempts - 1, 0))
-    delay = min(base, settings.OUTBOX_BACKOFF_MAX_SECONDS)
-    return dt.timedelta(seconds=delay * random.uniform(0.8, 1.0))
+    """When a row that failed ``attempts`` times is tried again (OUTBOX_BACKOFF_*)."""
+    return exponential_backoff(
+        attempts,
+        base_seconds=settings.OUTBOX_BACKOFF_BASE_SECONDS,
+        max_seconds=settings.OUTBOX_BACKOFF_MAX_SECONDS,
+    )
 
 
 def _unlocked(now: dt.datetime) -> Q:

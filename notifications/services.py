@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from events import emit
+from events.backoff import exponential_backoff
 from events.jobs_client import jobs_client
 from events.payloads import json_value, reminder_due_event
 from events.registry import EventType
@@ -187,8 +188,10 @@ def _finish(delivery_id: int, state: str, **fields) -> None:
 
 
 def retry_delay(attempts: int) -> dt.timedelta:
-    seconds = settings.REMINDER_RETRY_BASE_SECONDS * (2 ** max(attempts - 1, 0))
-    return dt.timedelta(seconds=min(seconds, 3600))
+    """When a reminder e-mail that failed ``attempts`` times is tried again (at most 1 h)."""
+    return exponential_backoff(
+        attempts, base_seconds=settings.REMINDER_RETRY_BASE_SECONDS, max_seconds=3600, jitter=False
+    )
 
 
 def message_id(delivery: ReminderDelivery) -> str:
