@@ -7,7 +7,7 @@ from django.test import Client
 
 from tasks import services
 from tests.factories import make_category, make_tag, make_task
-from tests.web.test_labels import page
+from tests.web.html import parse
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_every_delete_asks_on_the_same_page_which_posts_back_to_its_address(
 
     assert response.status_code == 200
     assert response.templates[0].name == "tasks/confirm_delete.html"
-    main = page(response).by_id("main")
+    main = parse(response).get("main")
     assert main.find_all("h1")[0].text == heading
     form = main.find_all("form")[0]
     assert (form.attrs["method"], form.attrs["action"]) == ("post", url)
@@ -58,7 +58,7 @@ def test_the_task_delete_page_keeps_where_to_go_back_and_warns_about_a_series(al
 
     response = alice_client.get(f"/tasks/{task.pk}/delete/", {"next": "/tasks/?view=today"})
 
-    main = page(response).by_id("main")
+    main = parse(response).get("main")
     assert "its series stops here unless another instance is open" in main.text
     form = main.find_all("form")[0]
     hidden = [i.attrs for i in form.find_all("input") if i.attrs.get("name") == "next"]
@@ -71,6 +71,6 @@ def test_the_task_delete_page_does_not_carry_a_next_page_on_another_site(alice_c
 
     response = alice_client.get(f"/tasks/{task.pk}/delete/", {"next": "https://evil.example/"})
 
-    form = page(response).by_id("main").find_all("form")[0]
+    form = parse(response).get("main").find_all("form")[0]
     assert [i.attrs["value"] for i in form.find_all("input") if i.attrs["name"] == "next"] == ["/"]
     assert [a.attrs["href"] for a in form.find_all("a")] == ["/"]

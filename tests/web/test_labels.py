@@ -2,114 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
-
 import pytest
 from django.shortcuts import resolve_url
 from django.test import Client
 
 from tasks.models import Category, Tag, Task
 from tests.factories import make_category, make_tag, make_task
+from tests.web.html import cells, field_error, flash, parse, unlabelled_controls
 
 # --- reading pages ------------------------------------------------------------------------
-
-_VOID = frozenset({"area", "br", "col", "hr", "img", "input", "link", "meta", "source", "wbr"})
-
-
-@dataclass
-class Element:
-    tag: str
-    attrs: dict[str, str | None]
-    children: list[Element | str] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        """The visible words, whitespace collapsed."""
-        parts = [c if isinstance(c, str) else c.text for c in self.children]
-        return " ".join("".join(parts).split())
-
-    def iter(self):
-        for child in self.children:
-            if isinstance(child, Element):
-                yield child
-                yield from child.iter()
-
-    def find_all(self, *tags: str) -> list[Element]:
-        return [e for e in self.iter() if e.tag in tags]
-
-    def by_id(self, element_id: str) -> Element:
-        for element in self.iter():
-            if element.attrs.get("id") == element_id:
-                return element
-        raise AssertionError(f"no element with id {element_id!r} on the page")
-
-
-class _TreeBuilder(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.root = Element("document", {})
-        self.stack = [self.root]
-
-    def handle_starttag(self, tag, attrs):
-        element = Element(tag, dict(attrs))
-        self.stack[-1].children.append(element)
-        if tag not in _VOID:
-            self.stack.append(element)
-
-    def handle_endtag(self, tag):
-        if tag in _VOID:
-            return
-        while len(self.stack) > 1:
-            if self.stack.pop().tag == tag:
-                break
-
-    def handle_data(self, data):
-        self.stack[-1].children.append(data)
-
-
-def page(response) -> Element:
-    """The response's HTML as a tree of elements."""
-    builder = _TreeBuilder()
-    builder.feed(response.content.decode())
-    return builder.root
-
-
-def cells(response, row_id: str) -> list[str]:
-    """The text of each cell of a table row."""
-    return [cell.text for cell in page(response).by_id(row_id).find_all("th", "td")]
-
-
-def flash(response) -> list[str]:
-    """The flash messages shown on the page."""
-    return [m.text for m in page(response).by_id("messages").find_all("div")]
-
-
-def field_error(response, control_id: str) -> str:
-    """The error shown beside a control, checked to be tied to it for assistive technology."""
-    document = page(response)
-    control = document.by_id(control_id)
-    assert control.attrs.get("aria-invalid") == "true"
-    error_id = f"{control_id}_error"
-    assert error_id in (control.attrs.get("aria-describedby") or "").split()
-    return document.by_id(error_id).text
-
-
-def unlabelled_controls(response) -> list[str]:
-    """Form controls a screen reader could not name."""
-    document = page(response)
-    labelled = {label.attrs.get("for") for label in document.find_all("label")}
-    controls = [
-        control
-        for control in document.find_all("input", "select", "textarea")
-        if control.attrs.get("type") not in ("hidden", "submit")
-    ]
-    assert controls, "the page has no form control to check"
-    return [
-        str(control.attrs)
-        for control in controls
-        if control.attrs.get("id") not in labelled and not control.attrs.get("aria-label")
-    ]
 
 
 # --- fixtures -----------------------------------------------------------------------------
@@ -142,7 +43,7 @@ def test_the_categories_page_shows_each_category_with_its_pending_and_total_coun
 
     assert response.status_code == 200
     assert cells(response, f"category-{work.pk}")[:3] == ["Work", "1", "2"]
-    link = page(response).by_id(f"category-{work.pk}").find_all("a")[0]
+    link = parse(response).get(f"category-{work.pk}").find_all("a")[0]
     assert link.attrs["href"] == f"/tasks/?category={work.pk}"
     assert link.find_all("span")[0].attrs["style"] == "--dot: #ff0000"
 
@@ -151,7 +52,7 @@ def test_the_categories_page_lists_names_alphabetically_ignoring_case(alice_clie
     for name in ("banana", "Apple", "cherry"):
         make_category(alice, name)
 
-    rows = page(alice_client.get("/categories/")).find_all("tbody")[0].find_all("tr")
+    rows = parse(alice_client.get("/categories/")).find_all("tbody")[0].find_all("tr")
 
     assert [row.find_all("th")[0].text for row in rows] == ["Apple", "banana", "cherry"]
 
@@ -159,7 +60,7 @@ def test_the_categories_page_lists_names_alphabetically_ignoring_case(alice_clie
 def test_without_categories_the_page_says_how_to_add_one(alice_client):
     response = alice_client.get("/categories/")
 
-    empty = page(response).find_all("div")
+    empty = parse(response).find_all("div")
     assert any(
         "empty-state" in (d.attrs.get("class") or "") and "No categories yet" in d.text
         for d in empty
@@ -207,7 +108,7 @@ def test_adding_a_category_whose_name_exists_in_another_case_shows_the_error_bes
     assert field_error(response, "new-category-name") == (
         "You already have a category with this name."
     )
-    assert page(response).by_id("new-category-name").attrs["value"] == "WORK"
+    assert parse(response).get("new-category-name").attrs["value"] == "WORK"
     assert Category.objects.filter(user=alice).count() == 1
 
 
@@ -254,7 +155,7 @@ def test_renaming_a_category_to_a_taken_name_shows_the_error_in_its_row(alice_cl
     assert field_error(response, f"category-{work.pk}-name") == (
         "You already have a category with this name."
     )
-    row = page(response).by_id(f"category-{work.pk}")
+    row = parse(response).get(f"category-{work.pk}")
     assert "open" in row.find_all("details")[0].attrs  # the form stays open on the error
     assert row.find_all("th")[0].text == "Work"
     work.refresh_from_db()
@@ -293,10 +194,10 @@ def test_the_delete_page_says_how_many_tasks_keep_existing_without_the_category(
     response = alice_client.get(f"/categories/{work.pk}/delete/")
 
     assert response.status_code == 200
-    text = page(response).by_id("main").text
+    text = parse(response).get("main").text
     assert "Delete category “Work”?" in text
     assert "Its 3 tasks keep existing, without a category." in text
-    cancel = [a for a in page(response).by_id("main").find_all("a") if a.text == "Cancel"]
+    cancel = [a for a in parse(response).get("main").find_all("a") if a.text == "Cancel"]
     assert cancel[0].attrs["href"] == "/categories/"
     assert Category.objects.filter(pk=work.pk).exists()
 
@@ -328,7 +229,7 @@ def test_the_tags_page_shows_each_tag_with_its_pending_and_total_counts(alice_cl
 
     assert response.status_code == 200
     assert cells(response, f"tag-{errands.pk}")[:3] == ["@errands", "1", "2"]
-    link = page(response).by_id(f"tag-{errands.pk}").find_all("a")[0]
+    link = parse(response).get(f"tag-{errands.pk}").find_all("a")[0]
     assert link.attrs["href"] == "/tasks/?tags=errands"
 
 
@@ -337,7 +238,7 @@ def test_without_tags_the_page_says_how_to_add_one(alice_client):
 
     assert any(
         "empty-state" in (d.attrs.get("class") or "") and "No tags yet" in d.text
-        for d in page(response).find_all("div")
+        for d in parse(response).find_all("div")
     )
 
 
@@ -377,7 +278,7 @@ def test_a_tag_name_with_a_comma_is_refused_beside_the_name_in_the_apis_words(
     assert response.status_code == 400
     assert [field_error(response, "new-tag-name")] == api_message
     assert api_message == ["Tag names cannot contain commas."]
-    assert page(response).by_id("new-tag-name").attrs["value"] == "a,b"
+    assert parse(response).get("new-tag-name").attrs["value"] == "a,b"
     assert not Tag.objects.filter(user=alice).exists()
 
 
@@ -388,7 +289,7 @@ def test_renaming_a_tag_to_a_name_with_a_comma_shows_the_error_in_its_row(alice_
 
     assert response.status_code == 400
     assert field_error(response, f"tag-{home.pk}-name") == "Tag names cannot contain commas."
-    assert "open" in page(response).by_id(f"tag-{home.pk}").find_all("details")[0].attrs
+    assert "open" in parse(response).get(f"tag-{home.pk}").find_all("details")[0].attrs
     home.refresh_from_db()
     assert home.name == "home"
 
@@ -421,7 +322,7 @@ def test_the_tag_delete_page_says_how_many_tasks_keep_existing(alice_client, ali
     make_task(alice, title="B", tags=["home"])
     home = Tag.objects.get(user=alice)
 
-    text = page(alice_client.get(f"/tags/{home.pk}/delete/")).by_id("main").text
+    text = parse(alice_client.get(f"/tags/{home.pk}/delete/")).get("main").text
 
     assert "Delete tag “home”?" in text
     assert "Its 2 tasks keep existing, without this tag." in text
@@ -539,4 +440,4 @@ def test_the_categories_and_tags_pages_run_the_same_queries_for_1_and_30_rows(
         response = alice_client.get(url)
 
     assert response.status_code == 200
-    assert len(page(response).find_all("tbody")[0].find_all("tr")) == n
+    assert len(parse(response).find_all("tbody")[0].find_all("tr")) == n

@@ -11,7 +11,7 @@ from tasks import services
 from tasks.models import SavedView
 from tasks.web.labels import filters_in_words
 from tests.factories import make_category, make_task
-from tests.web.test_labels import cells, field_error, flash, page, unlabelled_controls
+from tests.web.html import cells, field_error, flash, parse, unlabelled_controls
 
 
 def make_view(user, name="Urgent", **filters) -> SavedView:
@@ -81,7 +81,7 @@ def test_the_saved_views_page_links_each_view_and_shows_its_filters_in_words(ali
         "★ Hot errands",
         "Today · category Errands · priority high, urgent",
     ]
-    link = page(response).by_id(f"view-{view.pk}").find_all("a")[0]
+    link = parse(response).get(f"view-{view.pk}").find_all("a")[0]
     assert link.attrs["href"] == f"/views/{view.pk}/"
 
 
@@ -92,9 +92,9 @@ def test_without_saved_views_the_page_says_how_to_save_one(alice_client, bob):
 
     assert any(
         "empty-state" in (d.attrs.get("class") or "") and "Save view" in d.text
-        for d in page(response).find_all("div")
+        for d in parse(response).find_all("div")
     )
-    assert "Bob" not in page(response).by_id("main").text
+    assert "Bob" not in parse(response).get("main").text
 
 
 def test_every_control_on_the_saved_views_page_has_a_label(alice_client, alice):
@@ -215,7 +215,7 @@ def test_renaming_a_saved_view_to_a_taken_name_shows_the_error_in_its_row(alice_
 def test_the_delete_page_says_the_tasks_stay(alice_client, alice):
     view = make_view(alice, "Urgent", priority="urgent")
 
-    text = page(alice_client.get(f"/views/{view.pk}/delete/")).by_id("main").text
+    text = parse(alice_client.get(f"/views/{view.pk}/delete/")).get("main").text
 
     assert "Delete saved view “Urgent”?" in text
     assert "Its tasks stay" in text
@@ -360,7 +360,7 @@ def test_the_saved_views_page_runs_the_same_queries_for_1_and_30_views(
         response = alice_client.get("/views/")
 
     assert response.status_code == 200
-    rows = page(response).find_all("tbody")[0].find_all("tr")
+    rows = parse(response).find_all("tbody")[0].find_all("tr")
     assert len(rows) == n
     assert all("category Category" in row.text for row in rows)
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
 
 import pytest
 from django.contrib.messages import get_messages
@@ -17,6 +15,7 @@ from tasks.models import Tag, Task
 from tasks.web.common import add_service_errors
 from tasks.web.forms import TaskForm
 from tests.factories import make_category, make_tag, make_task
+from tests.web.html import Element, parse
 
 NEW_YORK = "America/New_York"
 NY = zoneinfo.ZoneInfo(NEW_YORK)
@@ -25,66 +24,6 @@ PREVIEW = "/tasks/form/recurrence-preview/"
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 # --- reading pages ------------------------------------------------------------------------
-
-_VOID = frozenset({"area", "br", "col", "hr", "img", "input", "link", "meta", "source", "wbr"})
-
-
-@dataclass
-class Element:
-    tag: str
-    attrs: dict[str, str | None]
-    children: list[Element | str] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        parts = [c if isinstance(c, str) else c.text for c in self.children]
-        return " ".join(" ".join(parts).split())
-
-    def iter(self):
-        for child in self.children:
-            if isinstance(child, Element):
-                yield child
-                yield from child.iter()
-
-    def find(self, tag: str, **attrs: str) -> list[Element]:
-        return [
-            e
-            for e in self.iter()
-            if e.tag == tag and all(e.attrs.get(k) == v for k, v in attrs.items())
-        ]
-
-    def by_id(self, element_id: str) -> Element | None:
-        return next((e for e in self.iter() if e.attrs.get("id") == element_id), None)
-
-
-class _TreeBuilder(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.root = Element("document", {})
-        self.stack = [self.root]
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "option" and self.stack[-1].tag == "option":  # </option> is optional
-            self.stack.pop()
-        element = Element(tag, dict(attrs))
-        self.stack[-1].children.append(element)
-        if tag not in _VOID:
-            self.stack.append(element)
-
-    def handle_endtag(self, tag):
-        for depth in range(len(self.stack) - 1, 0, -1):
-            if self.stack[depth].tag == tag:
-                del self.stack[depth:]
-                return
-
-    def handle_data(self, data):
-        self.stack[-1].children.append(data)
-
-
-def parse(response) -> Element:
-    builder = _TreeBuilder()
-    builder.feed(response.content.decode())
-    return builder.root
 
 
 def value(root: Element, name: str):
