@@ -1,9 +1,10 @@
 """The embedded default's background worker: one thread per server process.
 
 It delivers the outbox right after each commit (``kick``) and, in the one process that
-holds the scheduler lock, runs the periodic sweep and the scheduled jobs. It is started
-only by the WSGI/ASGI entry points (so never by ``migrate``, other management commands or
-tests), and only when no Celery broker is configured.
+holds the scheduler lock, runs the runtime's schedule (``events.runtime.SCHEDULE``, the table
+``celery beat`` runs when there is a broker). It is started only by the WSGI/ASGI entry
+points (so never by ``migrate``, other management commands or tests), and only when the
+runtime has no Celery broker.
 """
 
 from __future__ import annotations
@@ -13,62 +14,34 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
 
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from .runtime import START_UP, runtime
+
 logger = logging.getLogger(__name__)
-
-#: name -> (interval in seconds, callable): what the scheduler process runs periodically.
-_periodic: dict[str, tuple[float, Callable[[], object]]] = {}
-
-
-def periodic(name: str, *, every: float) -> Callable[[Callable[[], object]], Callable[[], object]]:
-    """Register a function the one scheduler runs every ``every`` seconds."""
-
-    def register(func):
-        _periodic[name] = (every, func)
-        return func
-
-    return register
-
-
-#: name -> (consumer, callable): run once when a server process starts, retried until done.
-_on_start: dict[str, tuple[str, Callable[[], object]]] = {}
-
-
-def on_start(name: str, *, consumer: str) -> Callable[[Callable[[], object]], Callable[[], object]]:
-    """Register start-up work of a consumer (e.g. registering its repeating jobs)."""
-
-    def register(func):
-        _on_start[name] = (consumer, func)
-        return func
-
-    return register
 
 
 def run_start_hooks(*, attempts: int = 60, delay: float = 5.0) -> None:
-    """Run the start-up hooks of the consumers this process serves, retrying failures
-    (the sidecar may come up after the app)."""
+    """Run the start-up work (``events.runtime.START_UP``) of the roles this process serves,
+    retrying failures (the sidecar may come up after the app)."""
     from .dispatch import consumer_enabled
 
-    pending = {
-        name: func for name, (consumer, func) in _on_start.items() if consumer_enabled(consumer)
-    }
+    pending = [work for work in START_UP if consumer_enabled(work.role)]
     for _ in range(attempts):
-        for name, func in list(pending.items()):
+        for work in list(pending):
             try:
-                func()
-                del pending[name]
+                work.run()
+                pending.remove(work)
             except Exception as exc:
-                logger.warning("start-up hook failed, will retry name=%s error=%s", name, exc)
+                logger.warning("start-up work failed, will retry name=%s error=%s", work.name, exc)
             finally:
                 close_old_connections()
         if not pending:
             return
         time.sleep(delay)
-    logger.error("start-up hooks gave up: %s", ", ".join(pending))
+    logger.error("start-up work gave up: %s", ", ".join(work.name for work in pending))
 
 
 class SchedulerLock:
@@ -106,6 +79,7 @@ class BackgroundWorker:
         self._pid: int | None = None
         self._lock = SchedulerLock(str(settings.VAR_DIR / "scheduler.lock"))
         self.is_scheduler = False
+        self._last_run: dict[str, float] = {}  # periodic work name -> time.monotonic() it ran
 
     @property
     def running(self) -> bool:
@@ -139,7 +113,6 @@ class BackgroundWorker:
     def _run(self) -> None:
         from .relay import relay_pending
 
-        last_run: dict[str, float] = {}
         while not self._stop.is_set():
             woken = self._wake.wait(timeout=1.0)
             self._wake.clear()
@@ -153,23 +126,28 @@ class BackgroundWorker:
                     if self.is_scheduler:
                         logger.info("this process is the scheduler pid=%s", os.getpid())
                 if self.is_scheduler:
-                    self._run_periodic(last_run)
+                    self.run_due_work()
             except Exception:
                 logger.exception("background worker iteration failed")
             finally:
                 close_old_connections()
         connections.close_all()  # this thread's connections die with it
 
-    def _run_periodic(self, last_run: dict[str, float]) -> None:
-        now = time.monotonic()
-        for name, (every, func) in list(_periodic.items()):
-            if now - last_run.get(name, float("-inf")) < every:
+    def run_due_work(self, *, now: float | None = None) -> list[str]:
+        """Run each entry of the runtime's schedule that is due (never run, or its interval
+        passed since it last ran, on ``time.monotonic()``); returns the names run."""
+        now = time.monotonic() if now is None else now
+        ran = []
+        for entry in runtime().schedule:
+            if now - self._last_run.get(entry.name, float("-inf")) < entry.seconds():
                 continue
-            last_run[name] = now
+            self._last_run[entry.name] = now
+            ran.append(entry.name)
             try:
-                func()
+                entry.run()
             except Exception:
-                logger.exception("periodic job failed name=%s", name)
+                logger.exception("periodic work failed name=%s", entry.name)
+        return ran
 
 
 worker = BackgroundWorker()
@@ -180,6 +158,6 @@ def start_background_worker() -> None:
     if not settings.TIDELINE_BACKGROUND:
         return
     threading.Thread(target=run_start_hooks, name="tideline-start-hooks", daemon=True).start()
-    if not settings.CELERY_BROKER_URL:
+    if runtime().embedded_worker:
         worker.start()
         worker.kick()  # deliver what was written while no server ran (e.g. by seed_demo)

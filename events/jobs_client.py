@@ -20,6 +20,7 @@ from . import dapr
 from .jobs import find_job_handler
 from .models import ScheduledJob
 from .payloads import json_value
+from .runtime import runtime
 
 logger = logging.getLogger(__name__)
 
@@ -151,4 +152,10 @@ class DatabaseJobs:
 
 
 def jobs_client() -> JobsClient:
-    return DaprJobs() if settings.DAPR_ENABLED else DatabaseJobs()
+    """The jobs client of this process's runtime (``events.runtime``)."""
+    return runtime().jobs
+
+
+def fire_due_jobs() -> int:
+    """The embedded scheduler's ``fire-embedded-jobs`` (``events.runtime.SCHEDULE``)."""
+    return DatabaseJobs().fire_due()

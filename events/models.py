@@ -110,3 +110,61 @@ class ScheduledJob(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class FailureState(models.TextChoices):
+    RETRYING = "retrying", "Retrying"
+    DEAD = "dead", "Dead letter"
+    REPLAYED = "replayed", "Replayed"
+
+
+class ConsumerFailure(models.Model):
+    """A consumer's failed attempts at one event (``events.failures``, the failure policy).
+
+    One row per (consumer, event id), counted with conditional UPDATEs. It becomes a dead
+    letter when the budget (``EVENT_MAX_ATTEMPTS``) is spent or the event can never be
+    processed; a later success deletes a retrying or dead row, a replay marks it replayed.
+    ``envelope`` is the CloudEvent as delivered, for the replay.
+    """
+
+    consumer = models.CharField(max_length=64)
+    event_id = models.CharField(max_length=255)
+    event_type = models.CharField(max_length=64)
+    topic = models.CharField(max_length=128)
+    partition_key = models.CharField(max_length=64, blank=True, default="")
+    envelope = models.JSONField()
+    state = models.CharField(
+        max_length=10, choices=FailureState.choices, default=FailureState.RETRYING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    first_failed_at = models.DateTimeField(default=timezone.now)
+    last_failed_at = models.DateTimeField(default=timezone.now)
+    dead_at = models.DateTimeField(null=True, blank=True)
+    replayed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["consumer", "event_id"], name="one_failure_record_per_consumer_event"
+            )
+        ]
+        indexes = [models.Index(fields=["state", "dead_at"], name="consumer_failure_state")]
+
+    def __str__(self) -> str:
+        return f"{self.consumer}:{self.event_id} ({self.state})"
+
+
+class DeadLetterManager(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().filter(state__in=[FailureState.DEAD, FailureState.REPLAYED])
+
+
+class DeadLetter(ConsumerFailure):
+    """The consumer failures that were dead-lettered (and replayed since, or not yet)."""
+
+    objects = DeadLetterManager()
+
+    class Meta:
+        proxy = True
+        ordering = ["-dead_at"]

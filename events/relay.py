@@ -4,7 +4,9 @@ Several relays may run at once (threads, Celery workers, ``relay_events`` proces
 claims rows with a lease through a conditional UPDATE, and only the rows it won are sent.
 Only the oldest pending row of each (topic, partition key) is eligible, so a task's events
 are published in the order they were written. A row is parked only when daprd refuses the
-event itself; every other failure is retried with backoff (``transports.classify``).
+event itself; every other failure is retried with backoff (``transports.classify``). An
+in-process consumer's failure waits as the failure policy says (``events.failures``), and an
+event it dead-lettered is done, so the next one of its key is sent.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from django.utils import timezone
 
 from .backoff import exponential_backoff
 from .models import OutboxEvent, OutboxState, ProcessedEvent
+from .runtime import runtime
 from .transports import Answer, Outcome, get_transport
 
 logger = logging.getLogger(__name__)
@@ -161,9 +164,22 @@ def relay_once(*, transport=None, batch_size: int | None = None) -> RelayStats:
                 "event rejected, parked event_id=%s type=%s topic=%s attempt=%s error=%s",
                 *log_args,
             )
-        else:  # transient and configuration errors alike: retried with backoff, never parked
+        elif outcome.answer is Answer.DEAD_LETTERED:
+            # Done, so the next event of its (topic, key) goes on; the consumer's dead
+            # letter (events.ConsumerFailure) keeps it for a replay.
             mine.update(
-                next_attempt_at=now + backoff(row.attempts + 1),
+                state=OutboxState.DELIVERED, delivered_at=now, last_error=last_error, **common
+            )
+            stats.delivered += 1
+            logger.warning(
+                "event dead-lettered in-process, the stream goes on event_id=%s type=%s"
+                " topic=%s attempt=%s error=%s",
+                *log_args,
+            )
+        else:  # transient and configuration errors alike: retried with backoff, never parked
+            wait = outcome.retry_after  # an in-process consumer's: the failure policy's
+            mine.update(
+                next_attempt_at=now + (backoff(row.attempts + 1) if wait is None else wait),
                 last_error=last_error,
                 **common,
             )
@@ -244,12 +260,5 @@ def retry_now(queryset) -> int:
 
 
 def request_relay() -> None:
-    """After commit: ask a worker to deliver now (Celery task or the background thread)."""
-    if settings.CELERY_BROKER_URL:
-        from .tasks import relay_outbox
-
-        relay_outbox.delay()
-        return
-    from .background import worker
-
-    worker.kick()
+    """After commit: ask a worker to deliver now (``Runtime.request_relay``)."""
+    runtime().request_relay()

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from . import dapr
 from .models import StateEntry
+from .runtime import runtime
 
 MAX_KEY_LENGTH = 255
 
@@ -230,4 +231,10 @@ class DatabaseStateStore:
 
 
 def state_store() -> StateStore:
-    return DaprStateStore() if settings.DAPR_ENABLED else DatabaseStateStore()
+    """The state store of this process's runtime (``events.runtime``)."""
+    return runtime().state
+
+
+def purge_expired_state() -> int:
+    """The embedded scheduler's ``purge-expired-state`` (``events.runtime.SCHEDULE``)."""
+    return DatabaseStateStore().purge_expired()

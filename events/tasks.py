@@ -1,8 +1,9 @@
-"""Celery tasks (with a broker): thin wrappers over the relay."""
+"""Celery tasks (with a broker): thin wrappers over the relay and the runtime's schedule."""
 
 from celery import shared_task
 
 from . import relay
+from .runtime import runtime
 
 
 @shared_task(ignore_result=True)
@@ -12,19 +13,7 @@ def relay_outbox() -> int:
 
 
 @shared_task(ignore_result=True)
-def sweep_outbox() -> int:
-    """The periodic safety net (celery beat): retries and anything a kick missed."""
-    return relay.relay_pending().delivered
-
-
-@shared_task(ignore_result=True)
-def prune_outbox() -> tuple[int, int]:
-    return relay.prune()
-
-
-@shared_task(ignore_result=True)
-def fire_embedded_jobs() -> int:
-    """Without Dapr, celery beat is the one scheduler that fires the database-kept jobs."""
-    from .jobs_client import DatabaseJobs
-
-    return DatabaseJobs().fire_due()
+def run_periodic(name: str) -> None:
+    """Run the periodic work ``name`` of ``events.runtime.SCHEDULE``: what celery beat sends,
+    one entry at its interval (``todo_project/celery.py``)."""
+    runtime().periodic(name).run()

@@ -5,6 +5,7 @@ Both hand the same CloudEvent envelopes to the same handlers; only the transport
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -12,8 +13,9 @@ from enum import StrEnum
 
 from django.conf import settings
 
-from . import dapr
+from . import dapr, failures
 from .cloudevents import CONTENT_TYPE, build_envelope
+from .runtime import runtime
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +28,7 @@ class Answer(StrEnum):
     CONFIGURATION = "configuration"  # retried with backoff, logged as ERROR, /readyz not ready
     REJECTED = "rejected"  # parked: daprd refused the event itself, a retry cannot succeed
     LEASE_LOST = "lease lost"  # not sent: the row's lease ran out and another relay has it
+    DEAD_LETTERED = "dead-lettered"  # in-process: a consumer gave up on it; done, as delivered
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Outcome:
     answer: Answer
     error: str = ""
     hint: str = ""  # the likely cause, for the operator
+    retry_after: dt.timedelta | None = None  # the failure policy's wait (else the relay's)
 
     @property
     def delivered(self) -> bool:
@@ -171,7 +175,11 @@ class DaprTransport:
 
 
 class InProcessTransport:
-    """The embedded default: the envelope goes straight to the subscription dispatcher."""
+    """The embedded default: the envelope goes straight to the subscription dispatcher.
+
+    The dispatcher's answer is read as daprd reads it, with the failure policy's timing: a
+    RETRY waits as ``events.failures.retry_after`` says, a DROP (a dead letter) is done.
+    """
 
     name = "in-process"
 
@@ -185,11 +193,18 @@ class InProcessTransport:
                 continue
             status = deliver(row.topic, build_envelope(row))
             if status == DeliveryStatus.RETRY:
-                outcomes[row.seq] = Outcome(Answer.TRANSIENT, "a consumer asked to retry")
+                policy = failures.retry_after(str(row.id))
+                wait, reason = policy or (None, "a consumer asked to retry")
+                outcomes[row.seq] = Outcome(Answer.TRANSIENT, reason, retry_after=wait)
+            elif status == DeliveryStatus.DROP:
+                outcomes[row.seq] = Outcome(
+                    Answer.DEAD_LETTERED, "a consumer dead-lettered it (see Dead letters)"
+                )
             else:
                 outcomes[row.seq] = DELIVERED
         return outcomes
 
 
-def get_transport():
-    return DaprTransport() if settings.DAPR_ENABLED else InProcessTransport()
+def get_transport() -> DaprTransport | InProcessTransport:
+    """The transport of this process's runtime (``events.runtime``)."""
+    return runtime().transport

@@ -1,11 +1,33 @@
-"""The Celery app, used only when CELERY_BROKER_URL is set (see the README's processes)."""
+"""The Celery app, used only when CELERY_BROKER_URL is set (see the README's processes).
+
+``celery beat`` runs the runtime's schedule (``events.runtime.SCHEDULE``), the same table the
+embedded scheduler runs without a broker: each entry is sent as ``events.tasks.run_periodic``.
+"""
 
 import os
 
 from celery import Celery
 
+from events.runtime import runtime
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "todo_project.settings")
+
+RUN_PERIODIC = "events.tasks.run_periodic"
 
 app = Celery("tideline")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def beat_schedule() -> dict[str, dict]:
+    """``beat_schedule`` for the runtime's schedule: one entry per periodic work."""
+    return {
+        entry.name: {"task": RUN_PERIODIC, "schedule": entry.seconds(), "args": (entry.name,)}
+        for entry in runtime().schedule
+    }
+
+
+@app.on_after_configure.connect
+def use_the_runtime_schedule(sender: Celery, **kwargs) -> None:
+    """Read when the app is configured, before ``celery beat`` builds its scheduler."""
+    sender.conf.beat_schedule = beat_schedule()

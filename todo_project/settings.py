@@ -262,6 +262,12 @@ EVENT_TOPICS = {
     "task_reminders": env.str("TOPIC_TASK_REMINDERS", default="task-reminders"),
 }
 EVENT_DEAD_LETTER_TOPIC = env.str("EVENT_DEAD_LETTER_TOPIC", default="tideline-dead-letter")
+# The failure policy (events/failures.py): a consumer's attempts at one event before it is
+# dead-lettered, and (embedded default) the backoff between them: 15 s doubling to 15 min,
+# so 10 attempts take about an hour. With Dapr, dapr/resiliency.yaml times the redeliveries.
+EVENT_MAX_ATTEMPTS = env.int("EVENT_MAX_ATTEMPTS", default=10)
+EVENT_RETRY_BASE_SECONDS = env.float("EVENT_RETRY_BASE_SECONDS", default=15.0)
+EVENT_RETRY_MAX_SECONDS = env.float("EVENT_RETRY_MAX_SECONDS", default=900.0)
 
 OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=100)
 OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=30)
@@ -271,16 +277,7 @@ OUTBOX_RETENTION_HOURS = env.int("OUTBOX_RETENTION_HOURS", default=72)
 RELAY_SWEEP_SECONDS = env.float("RELAY_SWEEP_SECONDS", default=5.0)
 # Start the background worker thread and scheduler in the server process (never in tests).
 TIDELINE_BACKGROUND = env.bool("TIDELINE_BACKGROUND", default=True)
-
-CELERY_BEAT_SCHEDULE = {
-    "sweep-outbox": {"task": "events.tasks.sweep_outbox", "schedule": RELAY_SWEEP_SECONDS},
-    "prune-outbox": {"task": "events.tasks.prune_outbox", "schedule": 3600.0},
-}
-if not DAPR_ENABLED:
-    CELERY_BEAT_SCHEDULE["fire-embedded-jobs"] = {
-        "task": "events.tasks.fire_embedded_jobs",
-        "schedule": 1.0,
-    }
+# Periodic work (celery beat and the embedded scheduler alike): events/runtime.py's SCHEDULE.
 
 # --- Reminders ---------------------------------------------------------------------------
 REMINDER_SWEEP_SCHEDULE = env.str("REMINDER_SWEEP_SCHEDULE", default="@every 1m")

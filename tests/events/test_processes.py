@@ -112,6 +112,8 @@ def test_events_status_reports_backlog_age_and_failures(alice):
         "retrying": 0,
         "failed": 0,
         "delivered_retained": 0,
+        "consumers_retrying": 0,
+        "dead_letters": 0,
         "oldest_pending_age_seconds": 0,
         "by_topic": {},
     }

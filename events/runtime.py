@@ -1,0 +1,219 @@
+"""The runtime: which infrastructure this process uses, decided once, here, from settings.
+
+Two independent switches make the mode, and they combine freely:
+
+- ``DAPR_ENABLED`` picks the infrastructure: the sidecar (``DaprTransport``, ``DaprJobs``,
+  ``DaprStateStore``) or the database standing in for it (``InProcessTransport`` hands
+  events to the dispatcher, ``DatabaseJobs`` keeps jobs as rows, ``DatabaseStateStore``).
+- ``CELERY_BROKER_URL`` picks who does the background work: Celery (after each commit a
+  worker is asked to relay; ``celery beat`` runs the schedule) or the embedded worker thread
+  of each server process (kicked after each commit; the holder of the scheduler lock runs the
+  schedule, see ``events.background``).
+
+So there are four modes: the embedded default, Celery, Dapr (the worker thread publishes to
+the sidecar) and Dapr with Celery. ``runtime()`` is the only place that reads the two
+switches; ``get_transport()``, ``jobs_client()``, ``state_store()`` and ``request_relay()``
+are one-line delegates to it.
+
+``SCHEDULE`` is the one table of periodic work: ``celery beat`` (``todo_project/celery.py``)
+and the embedded scheduler both run ``runtime().schedule``, so they cannot drift.
+``START_UP`` is the work a server process does once at start for the roles it serves.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+if TYPE_CHECKING:
+    from .jobs_client import JobsClient
+    from .state import StateStore
+    from .transports import DaprTransport, InProcessTransport
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """Run ``target`` (the dotted path of a function without arguments) every ``every``
+    seconds, in the one scheduler; ``every`` may name the setting that holds the seconds."""
+
+    name: str
+    target: str
+    every: float | str
+    purpose: str
+    without_dapr: bool = False  # upkeep of a database stand-in for Dapr: not run with Dapr
+
+    def seconds(self) -> float:
+        return float(getattr(settings, self.every) if isinstance(self.every, str) else self.every)
+
+    def run(self) -> object:
+        return import_string(self.target)()
+
+
+@dataclass(frozen=True)
+class StartUp:
+    """Run ``target`` once when a server process serving ``role`` starts (retried until done:
+    the sidecar may come up after the app)."""
+
+    name: str
+    target: str
+    role: str
+    purpose: str
+
+    def run(self) -> object:
+        return import_string(self.target)()
+
+
+SCHEDULE: tuple[Periodic, ...] = (
+    Periodic(
+        "sweep-outbox",
+        "events.relay.relay_pending",
+        every="RELAY_SWEEP_SECONDS",
+        purpose="deliver retries that came due, and anything a missed kick left behind",
+    ),
+    Periodic(
+        "prune-outbox",
+        "events.relay.prune",
+        every=3600,
+        purpose="delete delivered events and consumer records older than `OUTBOX_RETENTION_HOURS`",
+    ),
+    Periodic(
+        "purge-expired-state",
+        "events.state.purge_expired_state",
+        every=3600,
+        purpose="delete state entries whose TTL ran out",
+        without_dapr=True,
+    ),
+    Periodic(
+        "fire-embedded-jobs",
+        "events.jobs_client.fire_due_jobs",
+        every=1,
+        purpose="call the handlers of due jobs (reminders, `check-due-tasks`)",
+        without_dapr=True,
+    ),
+)
+
+START_UP: tuple[StartUp, ...] = (
+    StartUp(
+        "register-sweep-job",
+        "notifications.services.register_sweep_job",
+        role="notifications",
+        purpose="register the repeating `check-due-tasks` job (an overwrite: safe at every start)",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The pieces of one mode. Each piece is made on use, so the runtime can be read before
+    Django's apps are loaded (``celery beat`` reads the schedule while it configures)."""
+
+    dapr: bool
+    celery: bool
+
+    @property
+    def transport(self) -> DaprTransport | InProcessTransport:
+        from .transports import DaprTransport, InProcessTransport
+
+        return DaprTransport() if self.dapr else InProcessTransport()
+
+    @property
+    def jobs(self) -> JobsClient:
+        from .jobs_client import DaprJobs, DatabaseJobs
+
+        return DaprJobs() if self.dapr else DatabaseJobs()
+
+    @property
+    def state(self) -> StateStore:
+        from .state import DaprStateStore, DatabaseStateStore
+
+        return DaprStateStore() if self.dapr else DatabaseStateStore()
+
+    @property
+    def embedded_worker(self) -> bool:
+        """Whether server processes run the worker thread (relay and, in one, the schedule)."""
+        return not self.celery
+
+    @property
+    def schedule(self) -> tuple[Periodic, ...]:
+        """The periodic work of this mode, run by ``celery beat`` or the embedded scheduler."""
+        return tuple(entry for entry in SCHEDULE if not (self.dapr and entry.without_dapr))
+
+    def periodic(self, name: str) -> Periodic:
+        for entry in self.schedule:
+            if entry.name == name:
+                return entry
+        raise LookupError(f"no periodic work named {name!r} in this mode's schedule")
+
+    def request_relay(self) -> None:
+        """After commit: ask a worker to deliver now."""
+        if self.celery:
+            from .tasks import relay_outbox
+
+            relay_outbox.delay()
+        else:
+            from . import background
+
+            background.worker.kick()
+
+
+@functools.cache
+def runtime() -> Runtime:
+    return Runtime(dapr=settings.DAPR_ENABLED, celery=bool(settings.CELERY_BROKER_URL))
+
+
+def check_runtime_tables(app_configs=None, **kwargs) -> list[CheckMessage]:
+    """``manage.py check``: every target of ``SCHEDULE`` and ``START_UP`` can be imported and
+    called, every interval is a positive number of seconds, every start-up role is known."""
+    from .routing import TABLE
+
+    errors: list[CheckMessage] = []
+    for work in (*SCHEDULE, *START_UP):
+        try:
+            problem = "" if callable(import_string(work.target)) else "not callable"
+        except ImportError as exc:
+            problem = str(exc)
+        if problem:
+            errors.append(
+                Error(
+                    f"{work.name}: target {work.target!r} cannot be called ({problem}).",
+                    hint="The function was renamed or moved: update events/runtime.py.",
+                    id="tideline.E010",
+                )
+            )
+    for entry in SCHEDULE:
+        try:
+            valid = entry.seconds() > 0
+        except (AttributeError, TypeError, ValueError):
+            valid = False
+        if not valid:
+            errors.append(
+                Error(
+                    f"{entry.name}: interval {entry.every!r} is not a positive number of "
+                    "seconds, nor the name of a setting holding one.",
+                    id="tideline.E010",
+                )
+            )
+    for work in START_UP:
+        if work.role not in TABLE.roles:
+            errors.append(
+                Error(
+                    f"{work.name}: role {work.role!r} is not a role of the routing table.",
+                    hint=f"Known roles: {', '.join(TABLE.roles)}.",
+                    id="tideline.E011",
+                )
+            )
+    return errors
+
+
+@receiver(setting_changed)
+def _forget_runtime(*, setting: str, **kwargs) -> None:
+    """Tests switch modes with ``override_settings``: choose again on the next use."""
+    if setting in {"DAPR_ENABLED", "CELERY_BROKER_URL"}:
+        runtime.cache_clear()
