@@ -6,10 +6,7 @@ after commit (see ``events.relay``), so a rolled-back change publishes nothing.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import logging
-from collections.abc import Iterator
 
 from django.db import transaction
 
@@ -17,22 +14,6 @@ from .models import OutboxEvent
 from .registry import EventType
 
 logger = logging.getLogger(__name__)
-
-_service_depth: contextvars.ContextVar[int] = contextvars.ContextVar("service_depth", default=0)
-
-
-@contextlib.contextmanager
-def service_emitting() -> Iterator[None]:
-    """Marks a service call that emits its own event, so the model signals stay quiet."""
-    token = _service_depth.set(_service_depth.get() + 1)
-    try:
-        yield
-    finally:
-        _service_depth.reset(token)
-
-
-def service_is_emitting() -> bool:
-    return _service_depth.get() > 0
 
 
 def emit(event_type: EventType, data: dict, *, partition_key: str | int) -> list[OutboxEvent]:

@@ -31,7 +31,7 @@ from notifications.consumers import (
     sweep_job,
 )
 from notifications.services import SWEEP_JOB_NAME
-from recurrence.consumers import spawn_on_completion
+from tasks.consumers import spawn_on_completion
 
 from .cloudevents import CloudEvent
 from .registry import EventType, topic

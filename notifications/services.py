@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import zoneinfo
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -27,8 +26,11 @@ from events.backoff import exponential_backoff
 from events.jobs_client import jobs_client
 from events.payloads import json_value, reminder_due_event
 from events.registry import EventType
+from events.runtime import runtime
 from events.state import state_store
 from tasks.models import Task
+from tasks.selectors import user_timezone
+from tasks.services import task_reminder_sent
 
 from .models import DeliveryState, ReminderDelivery
 
@@ -203,8 +205,7 @@ def message_id(delivery: ReminderDelivery) -> str:
 def build_reminder_email(delivery: ReminderDelivery) -> EmailMultiAlternatives:
     task = delivery.task
     user = task.user
-    profile = getattr(user, "profile", None)
-    zone = zoneinfo.ZoneInfo(profile.timezone if profile else task.timezone)
+    zone = user_timezone(user)  # the zone the user's pages show times in
     context = {
         "task": task,
         "user": user,
@@ -260,10 +261,8 @@ def reminder_deliver(delivery_id: int) -> str:
     sent_at = timezone.now()
     with transaction.atomic():
         _finish(delivery_id, DeliveryState.SENT, sent_at=sent_at, last_error="")
-        # The task mirrors its delivery; a plain UPDATE, so no task event and no reschedule.
-        Task.objects.filter(pk=delivery.task_id, remind_at=delivery.remind_at).update(
-            reminder_sent=True
-        )
+        # The task shows it too, published as task.updated (reminder_sent reschedules nothing).
+        task_reminder_sent(task_id=delivery.task_id, remind_at=delivery.remind_at)
     logger.info("reminder sent delivery=%s task_id=%s", delivery_id, delivery.task_id)
     _mirror_sent(delivery, sent_at)
     return DeliveryState.SENT
@@ -295,7 +294,7 @@ def _record_send_failure(delivery: ReminderDelivery, exc: Exception) -> str:
 
 def _schedule_retry(delivery_id: int, delay: dt.timedelta) -> None:
     """With a broker a Celery task retries; otherwise the scheduler's sweep picks it up."""
-    if settings.CELERY_BROKER_URL:
+    if runtime().celery:
         from .tasks import deliver_reminder
 
         deliver_reminder.apply_async(args=[delivery_id], countdown=delay.total_seconds())

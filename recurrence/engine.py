@@ -16,18 +16,9 @@ from dataclasses import dataclass
 
 from dateutil import rrule as du
 
+from todo_project.timezones import from_local_naive, localize, to_local_naive
+
 from .rules import normalise_rule, parse_parts, validate_rule
-
-
-def to_local_naive(instant: dt.datetime, tz_name: str) -> dt.datetime:
-    """An aware instant as naive wall-clock time in ``tz_name`` (seconds kept)."""
-    return instant.astimezone(zoneinfo.ZoneInfo(tz_name)).replace(tzinfo=None)
-
-
-def from_local_naive(local: dt.datetime, tz_name: str) -> dt.datetime:
-    """Naive wall-clock time in ``tz_name`` to an aware instant (gap → forward, fold → first)."""
-    zone = zoneinfo.ZoneInfo(tz_name)
-    return local.replace(tzinfo=zone, fold=0).astimezone(dt.UTC).astimezone(zone)
 
 
 @dataclass(frozen=True)
@@ -135,9 +126,7 @@ def recurrence_preview(
     A naive ``start`` is wall-clock time in ``tz_name`` (a known zone); the occurrences are
     aware, in that zone. Raises ``ValidationError`` saying what is wrong with the rule.
     """
-    zone = zoneinfo.ZoneInfo(tz_name)
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=zone)
-    validate_rule(rule, dtstart=start.astimezone(zone))
+    start = localize(start, tz_name)
+    validate_rule(rule, dtstart=start.astimezone(zoneinfo.ZoneInfo(tz_name)))
     anchor = to_local_naive(start, tz_name)
     return upcoming(rule, anchor, tz_name, start=anchor, count=count)

@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 
 from django.core.exceptions import ValidationError
 
-from .engine import from_local_naive, to_local_naive
+from todo_project.timezones import from_local_naive, to_local_naive
+
 from .rules import WEEKDAYS, normalise_rule, parse_parts
 
 NONE = "none"

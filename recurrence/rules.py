@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import zoneinfo
 
 from dateutil import rrule as du
 from django.core.exceptions import ValidationError
+
+from todo_project.timezones import zone_named
 
 MAX_RULE_LENGTH = 500
 MAX_COUNT = 10_000
@@ -211,12 +212,8 @@ def validate_task_recurrence(task) -> None:
         )
     if not task.recurrence_rule:
         return
-    start = task.due_date
-    if start is not None:
-        try:
-            start = start.astimezone(zoneinfo.ZoneInfo(task.timezone)).replace(second=0)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            start = None
+    zone = zone_named(task.timezone)  # an unknown zone is full_clean()'s to report
+    start = task.due_date.astimezone(zone).replace(second=0) if task.due_date and zone else None
     try:
         task.recurrence_rule = validate_rule(task.recurrence_rule, dtstart=start)
     except ValidationError as exc:

@@ -1,21 +1,19 @@
 """Keeping a task's series in step with its recurrence fields, and computing what is next.
 
-Called by ``tasks.services`` inside their transactions; nothing here emits events.
+Called by ``tasks.services`` inside their transactions; nothing here emits events. The
+recurrence package never imports ``tasks``: a task is passed in and read by its fields.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from django.db.models import F
 from django.utils import timezone
 
-from .engine import (
-    from_local_naive,
-    next_after_completion,
-    next_scheduled,
-    to_local_naive,
-    upcoming,
-)
+from todo_project.timezones import from_local_naive, to_local_naive
+
+from .engine import next_after_completion, next_scheduled, upcoming
 from .models import RecurrenceSeries
 from .rules import normalise_rule, parse_parts, preset_rule
 
@@ -84,6 +82,13 @@ def series_follow_edit(task, changed_fields: set[str]) -> None:
     series_start(task)
     if previous is not None and not changed_fields & RULE_FIELDS:
         _continue_count(task.series, previous)
+
+
+def series_count_instance(series: RecurrenceSeries) -> None:
+    """One more instance spawned (COUNT counts these), as one UPDATE."""
+    RecurrenceSeries.objects.filter(pk=series.pk).update(
+        instances_created=F("instances_created") + 1
+    )
 
 
 def _continue_count(series: RecurrenceSeries, previous: RecurrenceSeries) -> None:

@@ -9,6 +9,8 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from todo_project.timezones import localize, to_local_naive
+
 from . import services
 from .models import TASK_SYSTEM_FIELDS, Category, Profile, Tag, Task, available_timezones
 
@@ -44,7 +46,7 @@ class TaskAdminForm(forms.ModelForm):
                 value = getattr(self.instance, name)
                 if value is not None and zone is not None:
                     # Shown as the task's local wall-clock time, not the admin's.
-                    self.initial[name] = value.astimezone(zone).replace(tzinfo=None)
+                    self.initial[name] = to_local_naive(value, zone.key)
 
     def clean(self):
         cleaned = super().clean()
@@ -55,7 +57,7 @@ class TaskAdminForm(forms.ModelForm):
                 if value is not None:
                     # The form field read the input in the admin's current time zone; read
                     # the same wall-clock time in the task's, as every other write path does.
-                    cleaned[name] = timezone.make_naive(value).replace(tzinfo=zone)
+                    cleaned[name] = localize(timezone.make_naive(value), zone.key)
         return cleaned
 
     def clean_tag_names(self) -> list[str]:

@@ -9,4 +9,9 @@ class TasksConfig(AppConfig):
     def ready(self) -> None:
         from todo_project.sqlite import install_unicode_functions
 
+        from . import signals
+
         connection_created.connect(install_unicode_functions, dispatch_uid="sqlite-unicode")
+        # The safety net: a Task saved, deleted or tagged outside tasks.services (the shell,
+        # a data fix) still publishes its event; the services publish their own.
+        signals.connect()

@@ -43,8 +43,9 @@ from django.db.models.functions import Lower
 from django.utils import dateformat, timezone
 
 from recurrence.describe import describe
-from recurrence.engine import from_local_naive, to_local_naive, upcoming
+from recurrence.engine import upcoming
 from recurrence.rules import MAX_INTERVAL, parse_parts, validate_rule
+from todo_project.timezones import from_local_naive, to_local_naive
 
 from .models import (
     Category,

@@ -29,6 +29,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework.authtoken.models import Token
 
+from todo_project.timezones import zone_named
+
 from .models import Category, Priority, RecurrenceMode, SavedView, Tag, Task
 
 SORT_FIELDS = ("created_at", "due_date", "priority", "title", "updated_at")
@@ -92,11 +94,7 @@ def task_ordering(sort_by: str, descending: bool) -> list:
 def user_timezone(user) -> zoneinfo.ZoneInfo:
     """The user's profile time zone (the site's default without a profile)."""
     profile = getattr(user, "profile", None)
-    name = profile.timezone if profile else None
-    try:
-        return zoneinfo.ZoneInfo(name) if name else timezone.get_default_timezone()
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return timezone.get_default_timezone()
+    return zone_named(profile.timezone if profile else None) or timezone.get_default_timezone()
 
 
 class DateOrDateTimeField(forms.CharField):

@@ -2,15 +2,21 @@
 
 Views, serializers, the admin, pages and event handlers call these functions and nothing
 else to change data. Each is atomic and validates with ``full_clean()`` before saving.
+
+Every writing service is declared with ``@task_service``: atomic, and emitting its own
+event, so the safety net for saves that bypass the services (``tasks.signals``) stays quiet
+while it runs. A public function here that writes without it fails
+``tests/tasks/test_services.py``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
-from collections.abc import Iterable, Mapping
+import functools
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -18,12 +24,20 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from events import emit
-from events.outbox import service_emitting
 from events.payloads import changes_data, task_deleted_event, task_event
 from events.registry import EventType
+from recurrence.models import RecurrenceSeries
 from recurrence.rules import validate_task_recurrence
-from recurrence.series import next_occurrence, series_follow_edit, series_start
+from recurrence.series import (
+    next_occurrence,
+    series_count_instance,
+    series_end,
+    series_follow_edit,
+    series_start,
+)
+from todo_project.timezones import from_local_naive, localize, to_local_naive
 
+from . import signals
 from .models import (
     Category,
     Priority,
@@ -35,6 +49,8 @@ from .models import (
     Task,
 )
 from .quickadd import parse_quick_add
+
+logger = logging.getLogger(__name__)
 
 #: Fields a client may set through ``task_create`` / ``task_update``.
 TASK_EDITABLE_FIELDS = (
@@ -55,37 +71,56 @@ TASK_EDITABLE_FIELDS = (
 )
 
 
+#: What a write that names a field the service does not take says about it.
+UNKNOWN_FIELD_MESSAGE = "Unknown field."
+
+
 @dataclass(frozen=True)
 class Change:
     old: Any
     new: Any
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def task_service(service: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Declare a writing service: atomic, and the safety net quiet while it runs.
+
+    The service emits its own event, so ``tasks.signals`` must not add a second one for the
+    saves it makes; the silence comes with the atomic block, so no service can forget it.
+    """
+
+    @functools.wraps(service)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with transaction.atomic(), signals.services_writing():
+            return service(*args, **kwargs)
+
+    run.is_task_service = True
+    return run
+
+
 # --- helpers -----------------------------------------------------------------------------
 
 
+def reject_unknown_fields(given: Iterable[str], known: Iterable[str]) -> None:
+    """A 400 naming each field that is not one of ``known``, so a typo like ``prority`` is
+    an error, not a silent no-op (the API's serializers and ``task_update`` both ask)."""
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ValidationError({name: UNKNOWN_FIELD_MESSAGE for name in unknown})
+
+
+@task_service
 def profile_get(*, user) -> Profile:
     profile, _ = Profile.objects.get_or_create(user=user)
     return profile
 
 
-def localize(value: dt.datetime | None, tz_name: str) -> dt.datetime | None:
-    """Read a naive datetime as wall-clock time in ``tz_name``; aware ones are kept."""
-    if value is None or timezone.is_aware(value):
-        return value
-    try:
-        zone = zoneinfo.ZoneInfo(tz_name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return value  # full_clean() reports the bad time zone
-    return value.replace(tzinfo=zone)
-
-
 def wall_clock_minus(instant: dt.datetime, offset: dt.timedelta, tz_name: str) -> dt.datetime:
     """``instant - offset`` in local wall-clock time: "1 day before" keeps the time of day."""
-    zone = zoneinfo.ZoneInfo(tz_name)
-    local = instant.astimezone(zone).replace(tzinfo=None) - offset
-    # fold=0 takes the first of an ambiguous time; a time in a spring gap is normalised forward.
-    return local.replace(tzinfo=zone).astimezone(dt.UTC).astimezone(zone)
+    return from_local_naive(to_local_naive(instant, tz_name) - offset, tz_name)
 
 
 def _clean_title(title: str) -> str:
@@ -116,6 +151,7 @@ def _normalise_tag_names(names: Iterable[str]) -> list[str]:
     return list(seen.values())
 
 
+@task_service
 def tags_resolve(*, user, names: Iterable[str]) -> list[Tag]:
     """The user's tags with these names, creating the unknown ones (case-insensitive)."""
     tags = []
@@ -166,7 +202,7 @@ def task_snapshot(task: Task) -> dict[str, Any]:
 # --- tasks -------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@task_service
 def task_create(
     *,
     user,
@@ -215,19 +251,21 @@ def task_create(
         task.series, task.occurrence = series, occurrence
     else:
         series_start(task)
-    with service_emitting():
-        task.save()
-        task.tags.set(tags_resolve(user=user, names=tags))
+    task.save()
+    task.tags.set(tags_resolve(user=user, names=tags))
     emit(EventType.TASK_CREATED, task_event(task), partition_key=task.pk)
     return task
 
 
-@transaction.atomic
+@task_service
 def task_update(*, task: Task, data: Mapping[str, Any]) -> tuple[Task, dict[str, Change]]:
-    """Apply ``data`` (a subset of TASK_EDITABLE_FIELDS) and return the exact changes."""
-    unknown = set(data) - set(TASK_EDITABLE_FIELDS)
-    if unknown:
-        raise ValidationError({name: "Unknown field." for name in sorted(unknown)})
+    """Apply ``data`` (a subset of TASK_EDITABLE_FIELDS) and return the exact changes.
+
+    Completing a repeating task computes when its next instance is due, once, here: it is
+    shown at once (``next_occurrence_at``) and handed on in the ``task.completed`` event to
+    ``task_spawn_next``, which creates that instance.
+    """
+    reject_unknown_fields(data, TASK_EDITABLE_FIELDS)
 
     _lock_and_refresh(task)
     before = task_snapshot(task)
@@ -267,19 +305,17 @@ def task_update(*, task: Task, data: Mapping[str, Any]) -> tuple[Task, dict[str,
     if changes:
         series_follow_edit(task, set(changes))
         if "completed" in changes and task.completed:
-            # Known at once, so the complete response can show it before the spawn happens.
             task.next_occurrence_at = next_occurrence(task, completed_at=task.completed_at)
-    with service_emitting():
-        if changes:
-            task.save()
-        if "tags" in data:
-            new_tags = tags_resolve(user=task.user, names=data["tags"])
-            new_names = sorted((t.name for t in new_tags), key=str.casefold)
-            if new_names != old_tags:
-                task.tags.set(new_tags)
-                changes["tags"] = Change(old_tags, new_names)
-                if len(changes) == 1:
-                    task.save(update_fields=["updated_at"])
+    if changes:
+        task.save()
+    if "tags" in data:
+        new_tags = tags_resolve(user=task.user, names=data["tags"])
+        new_names = sorted((t.name for t in new_tags), key=str.casefold)
+        if new_names != old_tags:
+            task.tags.set(new_tags)
+            changes["tags"] = Change(old_tags, new_names)
+            if len(changes) == 1:
+                task.save(update_fields=["updated_at"])
     if changes:
         _emit_task_changes(task, changes)
     return task, changes
@@ -307,6 +343,7 @@ def _emit_task_changes(task: Task, changes: dict[str, Change]) -> None:
         emit(EventType.TASK_UPDATED, payload, partition_key=task.pk)
 
 
+@task_service
 def task_complete(*, task: Task) -> Task:
     """Mark the task completed (a no-op if it already is)."""
     if task.completed:
@@ -315,6 +352,7 @@ def task_complete(*, task: Task) -> Task:
     return task
 
 
+@task_service
 def task_reopen(*, task: Task) -> Task:
     """Mark a completed task pending again (a no-op if it is pending)."""
     if not task.completed:
@@ -323,11 +361,10 @@ def task_reopen(*, task: Task) -> Task:
     return task
 
 
-@transaction.atomic
+@task_service
 def task_delete(*, task: Task) -> None:
     task_id, user_id = task.pk, task.user_id
-    with service_emitting():
-        task.delete()
+    task.delete()
     emit(
         EventType.TASK_DELETED,
         task_deleted_event(task_id=task_id, user_id=user_id),
@@ -335,7 +372,104 @@ def task_delete(*, task: Task) -> None:
     )
 
 
-@transaction.atomic
+@task_service
+def task_spawn_next(*, task_id: int, next_due: dt.datetime | None) -> Task | None:
+    """Create the instance after a completed one, due at ``next_due``; None if there is none.
+
+    ``next_due`` is what completing the task computed (``task_update``), carried by its
+    ``task.completed`` event: it is not computed again. None there means the series is
+    exhausted, and it ends. An event that no longer matches the task (reopened since, or
+    completed again with another next due date) creates nothing: the latest completion's
+    event does. Safe to call any number of times, concurrently too: the unique constraints
+    on (series, occurrence) and on the parent make a second spawn fail, never duplicate.
+    """
+    task = (
+        # Lock the task row only: PostgreSQL refuses FOR UPDATE on the nullable side of the
+        # outer joins to series and category. The series is locked on its own below.
+        Task.objects.select_for_update(of=("self",))
+        .select_related("series", "category", "user")
+        .filter(pk=task_id)
+        .first()
+    )
+    if task is None or not task.completed or task.series_id is None:
+        return None
+    if task.next_occurrence_at != next_due:
+        logger.info("stale completion ignored task_id=%s next_due=%s", task.pk, next_due)
+        return None
+    if Task.objects.filter(parent=task, series_id=task.series_id).exists():
+        return None  # spawned by an earlier completion: complete, reopen, complete again
+    series = RecurrenceSeries.objects.select_for_update().get(pk=task.series_id)
+    task.series = series
+    if series.ended:
+        return None
+    if next_due is None:
+        series_end(series)
+        logger.info("series ended series=%s task_id=%s", series.pk, task.pk)
+        return None
+    if series.anchor is None:  # a series without a due date anchors on its first completion
+        series.anchor = to_local_naive(task.completed_at, series.timezone).replace(microsecond=0)
+        series.save(update_fields=["anchor_date", "anchor_time"])
+    try:
+        with transaction.atomic():
+            instance = task_create(
+                user=task.user,
+                title=task.title,
+                description=task.description,
+                priority=task.priority,
+                due_date=next_due,
+                timezone_name=series.timezone,
+                category=task.category,
+                tags=[tag.name for tag in task.tags.all()],
+                recurrence_rule=task.recurrence_rule,
+                recurrence_type=task.recurrence_type,
+                recurrence_interval=task.recurrence_interval,
+                recurrence_mode=task.recurrence_mode,
+                remind_before=_reminder_offset(task),
+                parent=task,
+                series=series,
+                occurrence=next_due,
+            )
+    except IntegrityError:
+        logger.info("next instance already exists task_id=%s series=%s", task.pk, series.pk)
+        return None
+    series_count_instance(series)
+    triggered = Change(task.last_triggered_at, timezone.now())
+    task.last_triggered_at = triggered.new
+    task.save(update_fields=["last_triggered_at", "updated_at"])
+    _emit_task_changes(task, {"last_triggered_at": triggered})
+    logger.info("spawned task_id=%s from=%s due=%s", instance.pk, task.pk, next_due.isoformat())
+    return instance
+
+
+def _reminder_offset(task: Task) -> dt.timedelta | None:
+    """The next instance's reminder: the same wall-clock offset before its due date."""
+    if task.remind_before is not None:
+        return task.remind_before
+    if task.remind_at is not None and task.due_date is not None:
+        return to_local_naive(task.due_date, task.timezone) - to_local_naive(
+            task.remind_at, task.timezone
+        )
+    return None
+
+
+@task_service
+def task_reminder_sent(*, task_id: int, remind_at: dt.datetime) -> bool:
+    """Show on the task that its reminder for ``remind_at`` was sent (``reminder_sent``).
+
+    A conditional UPDATE: False, and no event, when the task has another reminder time by
+    now or already shows it sent; otherwise ``task.updated`` tells live clients.
+    """
+    marked = Task.objects.filter(pk=task_id, remind_at=remind_at, reminder_sent=False).update(
+        reminder_sent=True, updated_at=timezone.now()
+    )
+    if not marked:
+        return False
+    task = Task.objects.get(pk=task_id)
+    _emit_task_changes(task, {"reminder_sent": Change(False, True)})
+    return True
+
+
+@task_service
 def task_quick_add(*, user, text: str, now: dt.datetime | None = None) -> Task:
     """Create a task from one line ("Call mum tomorrow 6pm #Family p1"; see tasks.quickadd).
 
@@ -371,7 +505,7 @@ def _save_unique(instance, *, field: str) -> None:
         raise ValidationError({field: "This name is already taken."}) from exc
 
 
-@transaction.atomic
+@task_service
 def category_create(*, user, name: str, color: str | None = None) -> Category:
     category = Category(user=user, name=(name or "").strip())
     if color is not None:
@@ -380,7 +514,7 @@ def category_create(*, user, name: str, color: str | None = None) -> Category:
     return category
 
 
-@transaction.atomic
+@task_service
 def category_update(*, category: Category, data: Mapping[str, Any]) -> Category:
     if "name" in data:
         category.name = (data["name"] or "").strip()
@@ -410,22 +544,21 @@ def _forget_category_in_views(*, user_id: int, category_id: int) -> None:
             view.save(update_fields=["filters"])
 
 
-@transaction.atomic
+@task_service
 def category_delete(*, category: Category) -> None:
     """Delete the category; its tasks keep existing without one (and say so in events), and
     the saved views that filter on it keep their other filters."""
     category_id = category.pk
     task_ids = list(category.tasks.values_list("pk", flat=True))
     _forget_category_in_views(user_id=category.user_id, category_id=category_id)
-    with service_emitting():
-        category.delete()
+    category.delete()
     _emit_updated_for(task_ids, lambda task: {"category": Change(category_id, None)})
 
 
 # --- tags --------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@task_service
 def tag_create(*, user, name: str) -> Tag:
     tag = Tag(user=user, name=(name or "").strip())
     _check_tag_name(tag.name, field="name")
@@ -433,7 +566,7 @@ def tag_create(*, user, name: str) -> Tag:
     return tag
 
 
-@transaction.atomic
+@task_service
 def tag_update(*, tag: Tag, data: Mapping[str, Any]) -> Tag:
     old_name = tag.name
     if "name" in data:
@@ -452,13 +585,12 @@ def tag_update(*, tag: Tag, data: Mapping[str, Any]) -> Tag:
     return tag
 
 
-@transaction.atomic
+@task_service
 def tag_delete(*, tag: Tag) -> None:
     """Delete the tag; the tasks that had it lose it (and say so in events)."""
     name = tag.name
     task_ids = list(tag.tasks.values_list("pk", flat=True))
-    with service_emitting():
-        tag.delete()
+    tag.delete()
 
     def untagged(task: Task) -> dict[str, Change]:
         new = task.tag_names()
@@ -511,7 +643,7 @@ def _clean_view_filters(*, user, filters: Any) -> dict[str, str]:
     return cleaned
 
 
-@transaction.atomic
+@task_service
 def saved_view_create(*, user, name: str, filters: Mapping[str, Any]) -> SavedView:
     view = SavedView(
         user=user,
@@ -522,7 +654,7 @@ def saved_view_create(*, user, name: str, filters: Mapping[str, Any]) -> SavedVi
     return view
 
 
-@transaction.atomic
+@task_service
 def saved_view_update(*, view: SavedView, data: Mapping[str, Any]) -> SavedView:
     if "name" in data:
         view.name = (data["name"] or "").strip()
@@ -532,7 +664,7 @@ def saved_view_update(*, view: SavedView, data: Mapping[str, Any]) -> SavedView:
     return view
 
 
-@transaction.atomic
+@task_service
 def saved_view_delete(*, view: SavedView) -> None:
     view.delete()
 
@@ -540,7 +672,7 @@ def saved_view_delete(*, view: SavedView) -> None:
 # --- profile -----------------------------------------------------------------------------
 
 
-@transaction.atomic
+@task_service
 def profile_update(*, user, data: Mapping[str, Any]) -> Profile:
     profile = profile_get(user=user)
     for field in ("timezone", "reminders_enabled"):
@@ -558,7 +690,7 @@ def profile_update(*, user, data: Mapping[str, Any]) -> Profile:
 # --- accounts ----------------------------------------------------------------------------
 
 
-@transaction.atomic
+@task_service
 def user_register(*, username: str, email: str, password: str):
     """Create a user with a profile; the password is checked by the caller's validators."""
     from django.contrib.auth import get_user_model
@@ -577,7 +709,7 @@ def user_register(*, username: str, email: str, password: str):
 # --- API tokens ---------------------------------------------------------------------------
 
 
-@transaction.atomic
+@task_service
 def api_token_create(*, user, replace: bool = False) -> Token:
     """The user's API token, created if missing; ``replace`` issues a new key and the old
     one stops working at once."""
@@ -587,7 +719,7 @@ def api_token_create(*, user, replace: bool = False) -> Token:
     return token
 
 
-@transaction.atomic
+@task_service
 def api_token_revoke(*, user) -> None:
     """Delete the user's API token (if any): requests that present it are refused."""
     Token.objects.filter(user=user).delete()

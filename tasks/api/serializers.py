@@ -25,6 +25,8 @@ from ..models import (
     validate_timezone,
 )
 from ..quickadd import CHIP_KINDS, MAX_TEXT_LENGTH
+from ..services import reject_unknown_fields
+from .exceptions import as_drf_validation_error
 
 #: What a browser's HTML form adds beside the data: Django's CSRF token and the browsable
 #: API's form controls (the "Raw data" form's media type and content, the method override).
@@ -40,12 +42,11 @@ class StrictFieldsMixin:
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
-            unknown = set(data) - set(self.fields)
-            if isinstance(data, QueryDict):
-                unknown -= FORM_CONTROL_FIELDS
-            unknown = sorted(unknown)
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+            known = [*self.fields, *(FORM_CONTROL_FIELDS if isinstance(data, QueryDict) else ())]
+            try:
+                reject_unknown_fields(data, known)
+            except DjangoValidationError as exc:
+                raise as_drf_validation_error(exc) from exc
         return super().to_internal_value(data)
 
 

@@ -1,9 +1,8 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from recurrence.api import RecurrencePreviewView
-
 from . import views
+from .recurrence import RecurrencePreviewView
 
 router = DefaultRouter()
 router.register("tasks", views.TaskViewSet, basename="task")

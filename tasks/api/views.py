@@ -11,13 +11,13 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from recurrence.api import OccurrenceCountSerializer, OccurrencesSerializer
 from recurrence.series import effective_rule, task_upcoming
 
 from .. import services
 from ..models import Category, SavedView, Tag, Task
 from ..quickadd import parse_quick_add
 from ..selectors import TaskFilterSet
+from .recurrence import OccurrenceCountSerializer, OccurrencesSerializer
 from .serializers import (
     CategorySerializer,
     ProfileSerializer,

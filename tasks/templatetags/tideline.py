@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 
 from django import template
 from django.utils import timezone
+
+from todo_project.timezones import to_local_naive, zone_named
 
 from ..models import Priority, RecurrenceMode
 
@@ -59,12 +60,9 @@ def is_overdue(task) -> bool:
 def in_zone(value: dt.datetime | None, zone_name: str) -> dt.datetime | None:
     """The instant as naive wall-clock time in ``zone_name``, for ``|date`` to format (an
     aware value would be converted back to the viewer's zone by the template engine)."""
-    if value is None:
-        return None
-    try:
-        return value.astimezone(zoneinfo.ZoneInfo(zone_name)).replace(tzinfo=None)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    if value is None or zone_named(zone_name) is None:
         return value
+    return to_local_naive(value, zone_name)
 
 
 @register.simple_tag

@@ -18,9 +18,10 @@ from django.utils import timezone
 
 from recurrence import presets
 from recurrence.describe import describe
-from recurrence.engine import recurrence_preview, to_local_naive
+from recurrence.engine import recurrence_preview
 from recurrence.rules import normalise_rule
 from recurrence.series import effective_rule
+from todo_project.timezones import to_local_naive
 
 from ..models import (
     Category,

@@ -98,9 +98,13 @@ def test_the_job_callback_sends_one_email_with_the_right_content(dapr, smtp):
     assert (sent.state, sent.attempts, sent.last_error) == (DeliveryState.SENT, 1, "")
     assert sent.sent_at is not None and sent.due_at <= sent.claimed_at <= sent.sent_at
     assert fresh(task).reminder_sent is True
-    # Marking it sent is a plain UPDATE: the only event since the trigger is reminder.due.
-    assert [e.event_type for e in captured.rows] == [EventType.REMINDER_DUE]
-    assert not [e for e in dapr.events("task-events") if e["type"].endswith("task.updated.v1")]
+    # The task shows it was sent, and a live client is told so (task-updates).
+    due_event, sent_event = captured.events
+    assert due_event.event_type == EventType.REMINDER_DUE
+    assert sent_event.event_type == EventType.TASK_UPDATED
+    assert sent_event.topics == ["task-events", "task-updates"]
+    assert sent_event.data["changes"] == {"reminder_sent": {"old": False, "new": True}}
+    assert sent_event.data["task_data"]["reminder_sent"] is True
 
 
 def test_the_same_job_triggered_twice_sends_one_email(dapr, smtp, alice):

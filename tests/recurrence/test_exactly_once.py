@@ -10,9 +10,8 @@ from django.db import connection
 from events.cloudevents import build_envelope
 from events.dispatch import DeliveryStatus, deliver
 from events.models import OutboxEvent, ProcessedEvent
-from recurrence.services import spawn_next_instance
 from tasks.models import Task
-from tasks.services import task_reopen
+from tasks.services import task_reopen, task_spawn_next
 from tests.recurrence.helpers import (
     NEW_YORK,
     at,
@@ -39,6 +38,12 @@ def weekly(alice, make_task):
         )
 
     return start
+
+
+def spawn_next_instance(*, task_id: int) -> Task | None:
+    """What the recurrence consumer does with the task's ``task.completed`` event."""
+    next_due = Task.objects.get(pk=task_id).next_occurrence_at
+    return task_spawn_next(task_id=task_id, next_due=next_due)
 
 
 def completed_envelope(task: Task) -> dict:

@@ -1,6 +1,7 @@
 """The service layer: the one write path for tasks, categories and tags."""
 
 import datetime as dt
+import inspect
 import zoneinfo
 
 import pytest
@@ -11,6 +12,7 @@ from django.utils import timezone
 from tasks import services
 from tasks.models import Category, Tag, Task
 from tests.factories import UserFactory, make_category, make_tag, make_task
+from tests.support.events import capture_events
 
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
 UTC = dt.UTC
@@ -615,3 +617,93 @@ def test_clearing_remind_at_also_clears_the_offset_it_came_from(alice):
     task, _ = services.task_update(task=task, data={"remind_at": None})
 
     assert (task.remind_at, task.remind_before) == (None, None)
+
+
+# --- one unknown-field check ----------------------------------------------------------------
+
+
+def test_the_service_and_the_api_name_an_unknown_field_in_the_same_words(alice, api):
+    task = make_task(alice)
+
+    with pytest.raises(ValidationError) as exc:
+        services.task_update(task=task, data={"prority": "high"})
+    response = api.patch(f"/api/tasks/{task.pk}/", {"prority": "high"}, format="json")
+
+    assert exc.value.message_dict == {"prority": ["Unknown field."]}
+    assert response.status_code == 400
+    assert response.json() == exc.value.message_dict
+
+
+# --- the safety net stays quiet for services, whichever they are ----------------------------
+
+#: Public functions of tasks.services that write nothing (and so need no @task_service).
+WRITE_NOTHING = {"reject_unknown_fields", "task_service", "task_snapshot", "wall_clock_minus"}
+
+
+def test_every_public_service_is_declared_with_task_service():
+    """A new writing service declared without ``@task_service`` would publish a second,
+    safety-net event for its own saves: this fails first."""
+    public = {
+        name: function
+        for name, function in inspect.getmembers(services, inspect.isfunction)
+        if function.__module__ == services.__name__ and not name.startswith("_")
+    }
+    undeclared = [
+        name
+        for name, function in sorted(public.items())
+        if not getattr(function, "is_task_service", False) and name not in WRITE_NOTHING
+    ]
+
+    assert undeclared == []
+    assert set(public) >= WRITE_NOTHING  # no stale exemption
+    assert public["task_update"].is_task_service
+
+
+def test_a_save_after_a_service_returned_or_failed_is_caught_by_the_safety_net(alice):
+    task = make_task(alice, title="Before")
+    with pytest.raises(ValidationError):
+        services.task_update(task=task, data={"title": "   "})
+
+    with capture_events() as captured:
+        shell_task = Task.objects.get(pk=task.pk)
+        shell_task.title = "After"
+        shell_task.save()
+
+    [event] = captured.events
+    assert event.event_type == "task.updated"
+    assert event.data["changes"] == {"title": {"old": "Before", "new": "After"}}
+
+
+# --- the reminder-sent mirror -----------------------------------------------------------------
+
+
+def reminding_task(user) -> Task:
+    due = dt.datetime(2030, 1, 2, 9, tzinfo=UTC)
+    return make_task(user, title="Call", due_date=due, remind_at=due - dt.timedelta(hours=1))
+
+
+def test_a_sent_reminder_shows_on_the_task_and_tells_live_clients(alice, api):
+    task = reminding_task(alice)
+
+    with capture_events() as captured:
+        assert services.task_reminder_sent(task_id=task.pk, remind_at=task.remind_at) is True
+
+    [event] = captured.events
+    assert event.event_type == "task.updated"
+    assert event.topics == ["task-events", "task-updates"]
+    assert event.data["changes"] == {"reminder_sent": {"old": False, "new": True}}
+    assert api.get(f"/api/tasks/{task.pk}/").json()["reminder_sent"] is True
+
+
+def test_a_reminder_sent_for_an_old_time_or_twice_changes_and_publishes_nothing(alice):
+    task = reminding_task(alice)
+    old_time = task.remind_at
+    services.task_update(task=task, data={"remind_at": old_time + dt.timedelta(minutes=30)})
+
+    with capture_events() as captured:
+        assert services.task_reminder_sent(task_id=task.pk, remind_at=old_time) is False
+        new_time = Task.objects.get(pk=task.pk).remind_at
+        assert services.task_reminder_sent(task_id=task.pk, remind_at=new_time) is True
+        assert services.task_reminder_sent(task_id=task.pk, remind_at=new_time) is False
+
+    assert len(captured.events) == 1

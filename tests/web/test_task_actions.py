@@ -7,7 +7,6 @@ import pytest
 from django.test import Client
 
 from notifications.models import DeliveryState, ReminderDelivery
-from recurrence.services import spawn_next_instance
 from tasks import services
 from tasks.models import Task
 from tests.factories import UserFactory, make_task
@@ -60,7 +59,8 @@ def test_completing_a_recurring_task_shows_its_next_instance_in_place(browser, a
 
     completed = htmx(browser, "post", f"/tasks/{task.pk}/complete/").content.decode()
     waiting = htmx(browser, "get", f"/tasks/{task.pk}/next/").content.decode()
-    spawned = spawn_next_instance(task_id=task.pk)  # what the recurrence consumer does
+    next_due = Task.objects.get(pk=task.pk).next_occurrence_at  # in the task.completed event
+    spawned = services.task_spawn_next(task_id=task.pk, next_due=next_due)  # the consumer's call
     found = htmx(browser, "get", f"/tasks/{task.pk}/next/").content.decode()
 
     assert f'hx-get="/tasks/{task.pk}/next/?attempt=0"' in completed
@@ -263,8 +263,11 @@ def test_the_task_page_shows_the_series_next_occurrences_and_completions(client,
         timezone="Europe/Paris",
         recurrence_rule="FREQ=WEEKLY;BYDAY=MO",
     )
-    Task.objects.filter(pk=first.pk).update(completed=True, completed_at=first.due_date)
-    second = spawn_next_instance(task_id=first.pk)
+    next_due = dt.datetime(2030, 3, 11, 9, tzinfo=dt.UTC)  # 10:00 in Paris
+    Task.objects.filter(pk=first.pk).update(
+        completed=True, completed_at=first.due_date, next_occurrence_at=next_due
+    )
+    second = services.task_spawn_next(task_id=first.pk, next_due=next_due)
 
     body = client.get(f"/tasks/{second.pk}/").content.decode()
 

@@ -1,4 +1,5 @@
-"""REST endpoints for recurrence: a live preview of a rule that is not saved yet."""
+"""REST endpoints for recurrence: a live preview of a rule that is not saved yet, and the
+serializers of a task's upcoming occurrences."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tasks.api.serializers import LocalDateTimeField, StrictFieldsMixin
-from tasks.models import RecurrenceMode, validate_timezone
+from recurrence.describe import describe
+from recurrence.engine import recurrence_preview
+from recurrence.rules import normalise_rule
 
-from .describe import describe
-from .engine import recurrence_preview
-from .rules import normalise_rule
+from ..models import RecurrenceMode, validate_timezone
+from .serializers import LocalDateTimeField, StrictFieldsMixin
 
 MAX_PREVIEW = 50
 
