@@ -16,7 +16,10 @@ where daprd is unkind:
 * the broker: Kafka's model (``InMemoryBroker``). A topic is a set of ordered partitions, the
   partition chosen by the record key (``metadata.partitionKey``); each app id reads as its own
   consumer group and has at most one message in flight per partition, so a message being
-  retried holds back the later messages of its partition, as Kafka does in place.
+  retried holds back the later messages of its partition, as Kafka does in place. Or Dapr's
+  ``pubsub.redis`` on the Redis server (``RedisStreamsBroker``, ``--broker redis://...``):
+  several sidecars, each with its own app id and consumer group, share one broker, so a test
+  can run the deployed topology (see tests/events/test_topology.py).
 
 In tests deliveries and job triggers happen only when asked (``deliver``, ``trigger_job``),
 unless ``auto_deliver`` / ``fire_jobs`` run them in the background as daprd would. Everything is
@@ -35,6 +38,7 @@ import copy
 import hmac
 import json
 import logging
+import queue
 import re
 import secrets
 import threading
@@ -64,6 +68,7 @@ __all__ = [
     "InMemoryBroker",
     "PublishedEvent",
     "Record",
+    "RedisStreamsBroker",
     "RetryPolicy",
     "interpret_app_response",
     "parse_go_duration",
@@ -143,6 +148,7 @@ class Delivery:
     pubsub: str = ""
     partition: int | None = None  # set for deliveries made by the background consumers
     offset: int | None = None
+    at: float = field(default_factory=time.time)  # when the app's answer came (wall clock)
 
 
 @dataclass
@@ -363,7 +369,8 @@ class _Schedule:
 class RetryPolicy:
     """A Dapr resiliency retry policy for inbound deliveries (``spec.policies.retries``).
 
-    ``max_retries`` -1 retries forever (dapr/resiliency.yaml's ``deliverRetry``). Constant
+    ``max_retries`` -1 retries forever (a policy with ``maxRetries: -1``; the shipped
+    dapr/resiliency.yaml's ``deliverRetry`` allows 10). Constant
     backoff waits ``interval`` before every retry; with ``max_interval`` set it is exponential:
     ``interval`` (Dapr: 500 ms) times 1.5 per retry, capped at ``max_interval`` (Dapr's
     randomisation is left out, so tests are deterministic).
@@ -435,6 +442,7 @@ class Record:
     offset: int
     key: str | None
     published: PublishedEvent
+    message_id: str | None = None  # the Redis stream entry id (RedisStreamsBroker)
 
 
 class InMemoryBroker:
@@ -443,9 +451,11 @@ class InMemoryBroker:
     A consumer group (an app id) commits an offset per partition. A sidecar keeps its broker
     across stop()/start(), so a restarted sidecar resumes from its committed offsets.
 
-    Records from several sidecars meet only if they are handed the same broker; nothing does
-    that yet.
+    Records from several sidecars in one process meet only if they are handed the same
+    broker; sidecars in the deployed topology share a ``RedisStreamsBroker`` instead.
     """
+
+    shared = False  # the sidecar consumes it partition by partition, in this process
 
     def __init__(self, partitions: int = 1) -> None:
         if partitions < 1:
@@ -508,6 +518,368 @@ class InMemoryBroker:
         with self._lock:
             end = len(self._logs.get((pubsub, topic, partition), []))
             return end - self._committed.get((group, pubsub, topic, partition), 0)
+
+
+_DAPR_DURATION_KEYS = {
+    "processingTimeout": "processing_timeout",
+    "redeliverInterval": "redeliver_interval",
+}
+
+
+def _dapr_duration(text: str) -> float:
+    """A pubsub.redis duration: a bare number is milliseconds (legacy), else a Go duration."""
+    return int(text) / 1000 if text.isdigit() else parse_go_duration(text)
+
+
+class RedisStreamsBroker:
+    """Dapr's ``pubsub.redis`` on a real Redis server, so several sidecars share one broker.
+
+    As components-contrib's pubsub/redis (1.14-1.18) does it:
+
+    * one stream per topic (``<key_prefix><topic>``; the prefix is the stand-in's, to keep
+      tests apart on one server); a publish is ``XADD`` with the fields ``data`` (the CloudEvent
+      as JSON bytes, as daprd hands it to the component) and ``metadata`` (the publish's
+      metadata as a JSON object, e.g. ``{"partitionKey": "42"}``), only when there is some;
+    * a consumer group per ``consumerID``, which daprd sets to the app id: ``XGROUP CREATE
+      <stream> <app-id> 0 MKSTREAM`` when the sidecar subscribes, so a group created late still
+      reads the whole stream. Two app ids each get every message; two sidecars of one app id
+      share the group (and, as in Dapr, one consumer name) and split its messages;
+    * ``XREADGROUP ... >`` for new messages, ``XACK`` once daprd is done with one: delivered,
+      dropped, dead-lettered, or (from 1.17) given up on after the resiliency policy's retries;
+      before 1.17 such a message stayed pending;
+    * every ``redeliver_interval`` (Dapr: 15 s), messages pending for ``processing_timeout``
+      (Dapr: 60 s) are taken over with ``XCLAIM`` and delivered again: what a sidecar that
+      stopped mid-delivery left behind. Unlike pubsub.redis, a sidecar never claims a message it
+      is still holding itself (pubsub.redis can deliver it twice at once).
+
+    pubsub.redis has no partitions and runs up to ``concurrency`` (10) deliveries at once, in
+    any order. The stand-in keeps Kafka's rule on top, because production runs Kafka: each
+    sidecar delivers a topic in ``partitions`` ordered lanes chosen by the partition key, one
+    message in flight per lane. Order holds within one sidecar; two sidecars of one app id
+    split the stream, as pubsub.redis does.
+
+    ``url`` is ``redis://host:port/db``; its query can set ``keyPrefix``, ``partitions``,
+    ``processingTimeout`` and ``redeliverInterval`` (a bare number is milliseconds, as Dapr's
+    metadata reads it). ``purge()`` deletes every key under the prefix.
+    """
+
+    shared = True  # other sidecars (other processes) read and write the same streams
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        key_prefix: str = "",
+        partitions: int = 1,
+        processing_timeout: float = 60.0,
+        redeliver_interval: float = 15.0,
+        queue_depth: int = 100,
+    ) -> None:
+        import redis
+
+        split = urlsplit(url)
+        options = dict(parse_qsl(split.query))
+        key_prefix = options.pop("keyPrefix", key_prefix)
+        partitions = int(options.pop("partitions", partitions))
+        durations = {
+            "processing_timeout": processing_timeout,
+            "redeliver_interval": redeliver_interval,
+        }
+        for name, attr in _DAPR_DURATION_KEYS.items():
+            if name in options:
+                durations[attr] = _dapr_duration(options.pop(name))
+        if options:
+            raise ValueError(f"unknown redis broker options: {', '.join(options)}")
+        if partitions < 1:
+            raise ValueError("a topic has at least one partition")
+        self.url = split._replace(query="").geturl()
+        self.key_prefix = key_prefix
+        self.partitions = partitions
+        self.processing_timeout = durations["processing_timeout"]
+        self.redeliver_interval = durations["redeliver_interval"]
+        self.queue_depth = queue_depth
+        self.client = redis.Redis.from_url(self.url, socket_timeout=10)
+        self.client.ping()
+        self._listeners: list[Callable[[Record], None]] = []
+
+    # -- what the sidecar calls ------------------------------------------------------------
+
+    def stream(self, topic: str) -> str:
+        return f"{self.key_prefix}{topic}"
+
+    def on_append(self, listener: Callable[[Record], None]) -> None:
+        """Kept for the sidecar's interface; a shared broker is read by subscriptions."""
+        self._listeners.append(listener)
+
+    def partition_for(self, pubsub: str, topic: str, key: str | None) -> int:
+        """The delivery lane of a message: by its partition key (keyless: lane 0)."""
+        return zlib.crc32(key.encode()) % self.partitions if key is not None else 0
+
+    def append(self, published: PublishedEvent) -> Record:
+        """``XADD`` the message as pubsub.redis's Publish does."""
+        event = published.event
+        data = event if isinstance(event, bytes) else json.dumps(event).encode()
+        fields: dict[str, bytes | str] = {"data": data}
+        metadata = _publish_metadata(published.query)
+        if metadata:
+            fields["metadata"] = json.dumps(metadata)
+        message_id = self.client.xadd(self.stream(published.topic), fields).decode()
+        published.partition = self.partition_for(published.pubsub, published.topic, published.key)
+        return Record(
+            published.pubsub,
+            published.topic,
+            published.partition,
+            0,
+            published.key,
+            published,
+            message_id,
+        )
+
+    def create_group(self, topic: str, group: str) -> None:
+        """pubsub.redis's CreateConsumerGroup: from the stream's start; an existing group stays."""
+        import redis
+
+        try:
+            self.client.xgroup_create(self.stream(topic), group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def read_new(self, pubsub: str, topic: str, group: str, block: float = 0.1) -> list[Record]:
+        """``XREADGROUP GROUP <group> <group> COUNT <queue depth> BLOCK ... STREAMS <s> >``."""
+        import redis
+
+        try:
+            answer = self.client.xreadgroup(
+                group,
+                group,
+                {self.stream(topic): ">"},
+                count=self.queue_depth,
+                block=max(1, int(block * 1000)),
+            )
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self.create_group(topic, group)  # as pubsub.redis does after a data loss
+            return []
+        return [
+            self._record(pubsub, topic, message_id, fields)
+            for _, messages in answer or []
+            for message_id, fields in messages
+        ]
+
+    def reclaim(self, pubsub: str, topic: str, group: str, holding: set[str]) -> list[Record]:
+        """Messages pending for ``processing_timeout`` or more (XPENDING), taken over with
+        XCLAIM; entries that no longer exist are acknowledged, as pubsub.redis does."""
+        stream = self.stream(topic)
+        idle_ms = int(self.processing_timeout * 1000)
+        pending = self.client.xpending_range(
+            stream, group, min="-", max="+", count=self.queue_depth, idle=idle_ms
+        )
+        ids = [p["message_id"].decode() for p in pending]
+        ids = [i for i in ids if i not in holding]
+        if not ids:
+            return []
+        claimed = self.client.xclaim(stream, group, group, idle_ms, ids)
+        records = [
+            self._record(pubsub, topic, message_id, fields)
+            for message_id, fields in claimed
+            if fields is not None
+        ]
+        found = {r.message_id for r in records}
+        gone = [i for i in ids if i not in found]
+        if gone:
+            self.client.xack(stream, group, *gone)
+        return records
+
+    def ack(self, group: str, record: Record) -> None:
+        self.client.xack(self.stream(record.topic), group, record.message_id)
+
+    def backlog(self, group: str, topic: str) -> int:
+        """Messages of the topic the group has not acknowledged (unread plus pending); the
+        whole stream while the group does not exist yet (it will read from the start)."""
+        import redis
+
+        stream = self.stream(topic)
+        try:
+            infos = self.client.xinfo_groups(stream)
+        except redis.ResponseError:  # no such stream: nothing was published
+            return 0
+        for info in infos:
+            if info["name"].decode() == group:
+                lag = info.get("lag")
+                if lag is None:  # Redis cannot tell after deletions: count what is after
+                    after = f"({info['last-delivered-id'].decode()}"
+                    lag = len(self.client.xrange(stream, min=after))
+                return int(lag) + int(info["pending"])
+        return int(self.client.xlen(stream))
+
+    # -- for tests ---------------------------------------------------------------------------
+
+    def entries(self, topic: str) -> list[tuple[str, dict[str, bytes]]]:
+        """Every entry of the topic's stream: (id, fields), oldest first."""
+        return [
+            (message_id.decode(), {k.decode(): v for k, v in fields.items()})
+            for message_id, fields in self.client.xrange(self.stream(topic))
+        ]
+
+    def events(self, topic: str) -> list[Any]:
+        """The messages of the topic's stream (their ``data``, decoded from JSON)."""
+        return [_decode_data(fields.get("data", b"")) for _, fields in self.entries(topic)]
+
+    def purge(self) -> None:
+        """Delete every key under the prefix (refused without one: it would empty the db)."""
+        if not self.key_prefix:
+            raise ValueError("purge() needs a key_prefix")
+        keys = list(self.client.scan_iter(match=f"{self.key_prefix}*", count=500))
+        if keys:
+            self.client.delete(*keys)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _record(self, pubsub: str, topic: str, message_id: bytes | str, fields: dict) -> Record:
+        """pubsub.redis's message: ``data`` as is and ``metadata`` decoded from JSON."""
+        fields = {(k.decode() if isinstance(k, bytes) else k): v for k, v in fields.items()}
+        metadata: dict[str, str] = {}
+        raw_meta = fields.get("metadata")
+        if raw_meta:
+            try:
+                metadata = {str(k): str(v) for k, v in json.loads(raw_meta).items()}
+            except (ValueError, AttributeError):
+                logger.warning("fake dapr: could not read the metadata of message %s", message_id)
+        key = metadata.get("partitionKey")
+        published = PublishedEvent(
+            pubsub=pubsub,
+            topic=topic,
+            event=_decode_data(fields.get("data", b"")),
+            headers=_Headers(),
+            query={f"metadata.{k}": v for k, v in metadata.items()},
+            raw_content_type=CLOUDEVENTS_CONTENT_TYPE,
+            partition=self.partition_for(pubsub, topic, key),
+        )
+        mid = message_id.decode() if isinstance(message_id, bytes) else message_id
+        return Record(pubsub, topic, published.partition, 0, key, published, mid)
+
+
+def _publish_metadata(query: dict[str, str]) -> dict[str, str]:
+    return {k[len("metadata.") :]: v for k, v in query.items() if k.startswith("metadata.")}
+
+
+def _decode_data(data: bytes) -> Any:
+    """A message's data: the CloudEvent (or raw JSON payload) as an object, else the bytes."""
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return data
+
+
+def _message_metadata(record: Record | None) -> dict[str, str] | None:
+    """What daprd passes on to a dead-letter topic with a pubsub.redis message: its metadata."""
+    return record.published.query if record is not None and record.message_id else None
+
+
+class _RedisConsumer:
+    """One sidecar's subscription to one topic of a ``RedisStreamsBroker``: a reader
+    (``XREADGROUP``), a reclaimer (``XPENDING`` + ``XCLAIM`` every ``redeliver_interval``) and
+    one worker per lane, each delivering its messages in order, one at a time."""
+
+    def __init__(self, sidecar: FakeDaprSidecar, pubsub: str, topic: str) -> None:
+        self.sidecar = sidecar
+        self.broker: RedisStreamsBroker = sidecar.broker  # type: ignore[assignment]
+        self.pubsub = pubsub
+        self.topic = topic
+        self.group = sidecar.app_id  # daprd's default consumerID
+        self.threads: list[threading.Thread] = []
+        self._lanes: dict[int, queue.Queue[Record]] = {}
+        self._holding: set[str] = set()  # message ids queued or in flight here
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self.broker.create_group(self.topic, self.group)
+        self._spawn(self._read, "read")
+        if self.broker.processing_timeout > 0 and self.broker.redeliver_interval > 0:
+            self._spawn(self._reclaim, "reclaim")
+
+    def _spawn(self, target: Callable[..., None], role: str, *args: Any) -> None:
+        thread = threading.Thread(
+            target=self._guarded,
+            args=(target, *args),
+            name=f"fake-dapr-{self.topic}-{role}",
+            daemon=True,
+        )
+        self.threads.append(thread)
+        thread.start()
+
+    def _guarded(self, target: Callable[..., None], *args: Any) -> None:
+        try:
+            target(*args)
+        except Exception as exc:  # keep the failure visible to the test
+            if self.sidecar._stopping.is_set():
+                return  # the connection went away with the sidecar
+            logger.exception("fake dapr: redis consumer of %s failed", self.topic)
+            with self.sidecar._lock:
+                self.sidecar.errors.append(f"redis consumer of {self.topic}: {exc!r}")
+
+    def _read(self) -> None:
+        while not self.sidecar._stopping.is_set():
+            for record in self.broker.read_new(self.pubsub, self.topic, self.group):
+                self._enqueue(record)
+
+    def _reclaim(self) -> None:
+        stopping = self.sidecar._stopping
+        while not stopping.is_set():
+            with self._lock:
+                holding = set(self._holding)
+            for record in self.broker.reclaim(self.pubsub, self.topic, self.group, holding):
+                self._enqueue(record)
+            stopping.wait(self.broker.redeliver_interval)
+
+    def _enqueue(self, record: Record) -> None:
+        with self._lock:
+            if record.message_id in self._holding:
+                return
+            self._holding.add(record.message_id)
+            lane = self._lanes.get(record.partition)
+            if lane is None:
+                lane = self._lanes[record.partition] = queue.Queue()
+                self._spawn(self._work, f"lane-{record.partition}", lane)
+        lane.put(record)
+
+    def _work(self, lane: queue.Queue[Record]) -> None:
+        stopping = self.sidecar._stopping
+        while not stopping.is_set():
+            try:
+                record = lane.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if not self._deliver(record):
+                return  # stopped mid-delivery: left pending, to be claimed again
+            with self._lock:
+                self._holding.discard(record.message_id)
+
+    def _deliver(self, record: Record) -> bool:
+        """Deliver with the resiliency policy and acknowledge as daprd and pubsub.redis do;
+        False when the sidecar stopped meanwhile (the message stays pending)."""
+        sidecar = self.sidecar
+        event = record.published.event
+        if not isinstance(event, dict):  # daprd cannot read it as a CloudEvent
+            sub = sidecar.find_subscription(self.topic, self.pubsub)
+            if sub is not None and sub.get("deadLetterTopic"):
+                sidecar._dead_letter(sub, event, _message_metadata(record))
+            self.broker.ack(self.group, record)
+            return True
+        headers = _publish_metadata(record.published.query)
+        outcome = sidecar._deliver_with_policy(self.topic, event, self.pubsub, headers, record)
+        if outcome is None:
+            return False
+        if outcome in (RETRY, ERROR):
+            sub = sidecar.find_subscription(self.topic, self.pubsub)
+            dead_lettered = sub is not None and bool(sub.get("deadLetterTopic"))
+            if not dead_lettered and sidecar._minor < 17:
+                return True  # before 1.17 pubsub.redis left it pending, to be claimed again
+        self.broker.ack(self.group, record)
+        return True
 
 
 # --------------------------------------------------------------------------- HTTP plumbing
@@ -605,7 +977,7 @@ class FakeDaprSidecar:
         fire_jobs: bool = False,
         retry_policy: RetryPolicy | None = None,
         job_retry_interval: float = 1.0,
-        broker: InMemoryBroker | None = None,
+        broker: InMemoryBroker | RedisStreamsBroker | None = None,
         pubsub_names: tuple[str, ...] | list[str] = ("pubsub-kafka",),
         state_stores: tuple[str, ...] | list[str] = ("statestore-postgres",),
         request_timeout: float = 10.0,
@@ -649,6 +1021,8 @@ class FakeDaprSidecar:
         self._serve_thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._consumers: dict[tuple[str, str, int], threading.Thread] = {}
+        self._redis_consumers: list[_RedisConsumer] = []
+        self._subscriber: threading.Thread | None = None
         self._scheduler: threading.Thread | None = None
         self.broker.on_append(self._on_record)
 
@@ -695,7 +1069,14 @@ class FakeDaprSidecar:
             daemon=True,
         )
         self._serve_thread.start()
-        if self.auto_deliver:
+        if self.auto_deliver and self.broker.shared:
+            self._subscriber = threading.Thread(
+                target=self._subscribe_to_broker,
+                name=f"fake-dapr-subscriber-{self.port}",
+                daemon=True,
+            )
+            self._subscriber.start()
+        elif self.auto_deliver:
             for pubsub, topic, partition in self.broker.topic_partitions():
                 self._ensure_consumer(pubsub, topic, partition)
         if self.fire_jobs:
@@ -716,13 +1097,17 @@ class FakeDaprSidecar:
                 return
             self._stopping.set()
             consumers, self._consumers = list(self._consumers.values()), {}
+            redis_consumers, self._redis_consumers = self._redis_consumers, []
+            subscriber, self._subscriber = self._subscriber, None
             scheduler, self._scheduler = self._scheduler, None
         server.shutdown()
         server.server_close()
         if self._serve_thread is not None:
             self._serve_thread.join(timeout=5)
             self._serve_thread = None
-        for thread in [*consumers, scheduler]:
+        threads = [*consumers, subscriber, scheduler]
+        threads += [t for consumer in redis_consumers for t in consumer.threads]
+        for thread in threads:
             if thread is not None:
                 thread.join(timeout=self.request_timeout + 5)
 
@@ -948,7 +1333,7 @@ class FakeDaprSidecar:
         path = self.route_for(sub, ev)
         if not path or self._expired(ev):
             self._record_delivery(Delivery(topic, event_id, "", 0, DROP, sub["pubsubname"], *where))
-            self._dead_letter(sub, ev)
+            self._dead_letter(sub, ev, _message_metadata(record))
             return DROP
         if not path.startswith("/"):
             path = "/" + path
@@ -976,7 +1361,7 @@ class FakeDaprSidecar:
             Delivery(topic, event_id, path, status, outcome, sub["pubsubname"], *where)
         )
         if outcome == DROP and status != 404:
-            self._dead_letter(sub, ev)
+            self._dead_letter(sub, ev, _message_metadata(record))
         return outcome
 
     def _expired(self, event: dict) -> bool:
@@ -1024,7 +1409,11 @@ class FakeDaprSidecar:
         if outcome in (RETRY, ERROR):
             sub = self.find_subscription(topic, pubsub)
             if sub is not None and sub.get("deadLetterTopic"):
-                self._dead_letter(sub, dict(event, topic=topic, pubsubname=sub["pubsubname"]))
+                self._dead_letter(
+                    sub,
+                    dict(event, topic=topic, pubsubname=sub["pubsubname"]),
+                    _message_metadata(record),
+                )
             else:
                 logger.warning("fake dapr: gave up on event %s of %s", event.get("id"), topic)
         return outcome
@@ -1041,6 +1430,16 @@ class FakeDaprSidecar:
             time.sleep(0.01)
 
     def _backlog(self) -> int:
+        if self.broker.shared:
+            try:
+                subs = self.subscriptions()
+            except requests.RequestException:
+                return 1  # the app is not up: nothing has been delivered yet
+            return sum(
+                self.broker.backlog(self.app_id, sub["topic"])
+                for sub in subs
+                if sub["pubsubname"] in self.pubsub_names
+            )
         with self._lock:
             unsubscribed = set(self._unsubscribed)
         return sum(
@@ -1053,7 +1452,8 @@ class FakeDaprSidecar:
         with self._lock:
             self.deliveries.append(delivery)
 
-    def _dead_letter(self, sub: dict, event: dict) -> None:
+    def _dead_letter(self, sub: dict, event: dict, query: dict[str, str] | None = None) -> None:
+        """Publish to the subscription's dead-letter topic (with the message's metadata)."""
         dlt = sub.get("deadLetterTopic")
         if not dlt:
             return
@@ -1063,7 +1463,7 @@ class FakeDaprSidecar:
                 topic=dlt,
                 event=copy.deepcopy(event),
                 headers=_Headers(),
-                query={},
+                query=dict(query or {}),
                 raw_content_type=CLOUDEVENTS_CONTENT_TYPE,
                 dead_letter=True,
             )
@@ -1077,7 +1477,7 @@ class FakeDaprSidecar:
     # ------------------------------------------------------------------ consumers (Kafka model)
 
     def _on_record(self, record: Record) -> None:
-        if self.auto_deliver:
+        if self.auto_deliver and not self.broker.shared:
             self._ensure_consumer(record.pubsub, record.topic, record.partition)
 
     def _ensure_consumer(self, pubsub: str, topic: str, partition: int) -> None:
@@ -1117,6 +1517,29 @@ class FakeDaprSidecar:
             logger.exception("fake dapr: consumer of %s/%s failed", topic, partition)
             with self._lock:
                 self.errors.append(f"consumer of {topic}/{partition}: {exc!r}")
+
+    # ------------------------------------------------------------------ consumers (pubsub.redis)
+
+    def _subscribe_to_broker(self) -> None:
+        """daprd at start: read the app's subscriptions (waiting for the app), then subscribe
+        to each topic of a pub/sub this sidecar has (consumer group = the app id)."""
+        while not self._stopping.is_set():
+            try:
+                subs = self.subscriptions()
+                break
+            except requests.RequestException:  # the app is not up yet
+                self._stopping.wait(0.2)
+        else:
+            return
+        for sub in subs:
+            if sub["pubsubname"] not in self.pubsub_names:
+                continue
+            consumer = _RedisConsumer(self, sub["pubsubname"], sub["topic"])
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self._redis_consumers.append(consumer)
+            consumer.start()
 
     def _process(self, record: Record) -> bool:
         """Deliver one record with the retry policy; False if the sidecar stopped meanwhile."""
@@ -1292,8 +1715,9 @@ class FakeDaprSidecar:
     def _metadata(self) -> dict:
         with self._lock:
             subs = list(self._subscriptions or [])
+        pubsub_type = "pubsub.redis" if self.broker.shared else "pubsub.kafka"
         components = [
-            {"name": n, "type": "pubsub.kafka", "version": "v1", "capabilities": []}
+            {"name": n, "type": pubsub_type, "version": "v1", "capabilities": []}
             for n in self.pubsub_names
         ] + [
             {
@@ -1818,8 +2242,8 @@ def main(argv: list[str] | None = None) -> None:
         "--max-retries",
         type=int,
         default=-1,
-        help="Redeliveries of an event the app does not acknowledge (-1: forever, as "
-        "dapr/resiliency.yaml's inbound policy), then its dead-letter topic.",
+        help="Redeliveries of an event the app does not acknowledge, then its dead-letter "
+        "topic (-1: forever; dapr/resiliency.yaml's inbound policy allows 10).",
     )
     parser.add_argument(
         "--retry-interval", type=float, default=0.5, help="Seconds before the first redelivery."
@@ -1831,7 +2255,21 @@ def main(argv: list[str] | None = None) -> None:
         help="Exponential backoff (x1.5) up to this many seconds; 0: constant.",
     )
     parser.add_argument("--partitions", type=int, default=1, help="Partitions per topic.")
+    parser.add_argument(
+        "--broker",
+        default="memory",
+        help="memory (default: Kafka's model, this sidecar only), or a Redis URL such as "
+        "redis://127.0.0.1:6379/0?keyPrefix=dev-&processingTimeout=5s&redeliverInterval=1s: "
+        "Dapr's pubsub.redis, shared by every stand-in pointed at it (one consumer group per "
+        "--app-id).",
+    )
     args = parser.parse_args(argv)
+    if args.broker == "memory":
+        broker: InMemoryBroker | RedisStreamsBroker = InMemoryBroker(partitions=args.partitions)
+    elif args.broker.startswith("redis://"):
+        broker = RedisStreamsBroker(args.broker, partitions=args.partitions)
+    else:
+        parser.error("--broker is memory or a redis:// URL")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     sidecar = FakeDaprSidecar(
         args.app_url,
@@ -1847,7 +2285,7 @@ def main(argv: list[str] | None = None) -> None:
             interval=args.retry_interval,
             max_interval=args.retry_max_interval or None,
         ),
-        broker=InMemoryBroker(partitions=args.partitions),
+        broker=broker,
     ).start()
     print(
         f"stand-in daprd {sidecar.runtime_version} on {sidecar.url} for app {args.app_url} "

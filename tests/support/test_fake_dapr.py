@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.conftest import require_service
 from tests.support.fake_dapr import (
     CLOUDEVENTS_CONTENT_TYPE,
     DROP,
@@ -32,6 +33,7 @@ from tests.support.fake_dapr import (
     SUCCESS,
     FakeDaprSidecar,
     InMemoryBroker,
+    RedisStreamsBroker,
     RetryPolicy,
     interpret_app_response,
     parse_go_duration,
@@ -1219,3 +1221,245 @@ def _answers(url: str) -> bool:
         return requests.get(url, timeout=3).status_code == 204
     except requests.ConnectionError:
         return False
+
+
+# --------------------------------------------------------------------------- pubsub.redis
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis broker URL with a key prefix of this test's own; its keys are deleted after."""
+    require_service("Redis", "127.0.0.1", 6379)
+    url = f"redis://127.0.0.1:6379/13?keyPrefix=fake-dapr-{uuid.uuid4().hex[:12]}-"
+    yield url
+    cleanup = RedisStreamsBroker(url)
+    cleanup.purge()
+    cleanup.close()
+
+
+def redis_sidecar(app: TinyApp | None, redis_url: str, app_id: str, **kwargs: Any):
+    """A sidecar for ``app_id`` on the shared Redis broker, delivering in the background."""
+    kwargs.setdefault("retry_policy", RetryPolicy(max_retries=-1, interval=0.01))
+    broker = RedisStreamsBroker(redis_url, **kwargs.pop("broker_options", {}))
+    return FakeDaprSidecar(
+        app.url if app else None,
+        app_id=app_id,
+        auto_deliver=app is not None,
+        broker=broker,
+        **kwargs,
+    )
+
+
+def groups(broker: RedisStreamsBroker, topic: str) -> dict[str, int]:
+    """Consumer group -> messages pending in it ({} while the stream does not exist)."""
+    if not broker.client.exists(broker.stream(topic)):
+        return {}
+    return {
+        g["name"].decode(): g["pending"] for g in broker.client.xinfo_groups(broker.stream(topic))
+    }
+
+
+def test_a_publish_is_an_xadd_of_the_cloudevent_and_its_metadata(redis_url: str) -> None:
+    with redis_sidecar(None, redis_url, "web") as dapr:
+        event = cloud_event("e-1", "task.created")
+        publish_keyed(dapr, event, "task-7")
+
+        [(entry_id, fields)] = dapr.broker.entries("tasks")
+
+    assert set(fields) == {"data", "metadata"}
+    stored = json.loads(fields["data"])
+    assert stored["id"] == "e-1" and stored["topic"] == "tasks" and stored["data"] == {"taskId": 1}
+    assert json.loads(fields["metadata"]) == {"partitionKey": "task-7"}
+    assert dapr.published[0].partition == 0 and "-" in entry_id  # a stream id, ms-seq
+
+
+def test_each_app_id_has_its_own_consumer_group_and_gets_every_message(redis_url: str) -> None:
+    notifications, recurrence = TinyApp(SUBSCRIPTIONS), TinyApp(SUBSCRIPTIONS)
+    web = redis_sidecar(None, redis_url, "web").start()
+    try:
+        publish_keyed(web, cloud_event("before", "task.created"), "task-1")  # no group yet
+        with (
+            redis_sidecar(notifications, redis_url, "notifications") as first,
+            redis_sidecar(recurrence, redis_url, "recurrence") as second,
+        ):
+            for n in range(3):
+                publish_keyed(web, cloud_event(f"e-{n}", "task.created"), f"task-{n}")
+            first.drain(timeout=5)
+            second.drain(timeout=5)
+
+            expected = ["before", "e-0", "e-1", "e-2"]
+            assert notifications.delivered_ids("/events/created") == expected
+            assert recurrence.delivered_ids("/events/created") == expected
+            assert groups(web.broker, "tasks") == {"notifications": 0, "recurrence": 0}
+    finally:
+        web.stop()
+        notifications.close()
+        recurrence.close()
+
+
+def test_two_sidecars_of_one_app_id_share_its_group(redis_url: str) -> None:
+    one, two = TinyApp(SUBSCRIPTIONS), TinyApp(SUBSCRIPTIONS)
+    try:
+        with (
+            redis_sidecar(one, redis_url, "notifications") as first,
+            redis_sidecar(two, redis_url, "notifications") as second,
+        ):
+            wait_for(lambda: len(groups(first.broker, "tasks")) == 1)
+            for n in range(20):
+                publish_keyed(first if n % 2 else second, cloud_event(f"e-{n}"), f"task-{n}")
+            first.drain(timeout=5)
+            second.drain(timeout=5)
+            delivered = one.delivered_ids("/events/created") + two.delivered_ids("/events/created")
+            assert sorted(delivered) == sorted(f"e-{n}" for n in range(20))  # each once
+            assert groups(first.broker, "tasks") == {"notifications": 0}
+    finally:
+        one.close()
+        two.close()
+
+
+def test_a_drop_is_dead_lettered_with_its_metadata_and_acknowledged(
+    app: TinyApp, redis_url: str
+) -> None:
+    app.answer("/events/created", (200, b'{"status": "DROP"}'))
+    with redis_sidecar(app, redis_url, "notifications") as dapr:
+        publish_keyed(dapr, cloud_event("poison"), "task-1")
+        dapr.drain(timeout=5)
+
+        [(_, fields)] = dapr.broker.entries("tasks-dead")
+        assert json.loads(fields["data"])["id"] == "poison"
+        assert json.loads(fields["metadata"]) == {"partitionKey": "task-1"}
+        assert groups(dapr.broker, "tasks") == {"notifications": 0}
+        assert [e["id"] for e in dapr.broker.events("tasks-dead")] == ["poison"]
+
+
+def test_after_the_retry_budget_a_redis_message_is_dead_lettered_and_its_lane_moves_on(
+    app: TinyApp, redis_url: str
+) -> None:
+    app.answer("/events/created", (200, b'{"status": "RETRY"}'))
+    policy = RetryPolicy(max_retries=2, interval=0.01)
+    with redis_sidecar(app, redis_url, "notifications", retry_policy=policy) as dapr:
+        publish_keyed(dapr, cloud_event("poison", "task.created"), "task-1")
+        publish_keyed(dapr, cloud_event("next", "task.deleted"), "task-2")  # the same lane
+        dapr.drain(timeout=5)
+
+        assert len(app.calls("/events/created")) == 3
+        assert [e["id"] for e in dapr.broker.events("tasks-dead")] == ["poison"]
+        order = [(d.event_id, d.outcome) for d in dapr.deliveries]
+        assert order == [("poison", RETRY)] * 3 + [("next", SUCCESS)]
+        assert app.calls("/events/deleted")[0]["headers"]["partitionkey"] == "task-2"
+
+
+def test_a_message_being_retried_holds_back_its_lane_on_redis(app: TinyApp, redis_url) -> None:
+    app.answer("/events/created", (500, b""))
+    with redis_sidecar(app, redis_url, "notifications") as dapr:
+        publish_keyed(dapr, cloud_event("poison", "task.created"), "task-1")
+        publish_keyed(dapr, cloud_event("next", "task.deleted"), "task-2")
+
+        wait_for(lambda: len(app.calls("/events/created")) >= 20)
+
+        assert app.calls("/events/deleted") == []
+        assert dapr.broker.events("tasks-dead") == []
+        with pytest.raises(AssertionError, match="2 events still waiting"):
+            dapr.drain(timeout=0.2)
+
+
+def test_other_lanes_flow_while_one_is_retried_on_redis(app: TinyApp, redis_url: str) -> None:
+    app.answer("/events/created", (500, b""))
+    options = {"partitions": 2}
+    with redis_sidecar(app, redis_url, "notifications", broker_options=options) as dapr:
+        poison_key, other_key = keys_in_partitions(dapr.broker, 2)
+        publish_keyed(dapr, cloud_event("poison", "task.created"), poison_key)
+        publish_keyed(dapr, cloud_event("next", "task.deleted"), other_key)
+
+        wait_for(lambda: app.calls("/events/deleted"))
+
+        assert app.delivered_ids("/events/deleted") == ["next"]
+
+
+@pytest.mark.parametrize(("version", "acknowledged"), [("1.16", False), ("1.17", True)])
+def test_without_a_dead_letter_topic_a_failed_message_is_acked_from_1_17(
+    app: TinyApp, redis_url: str, version: str, acknowledged: bool
+) -> None:
+    app.answer("/legacy", (500, b""))
+    policy = RetryPolicy(max_retries=1, interval=0.01)
+    options = {"processing_timeout": 0.3, "redeliver_interval": 0.1}
+    with redis_sidecar(
+        app,
+        redis_url,
+        "notifications",
+        retry_policy=policy,
+        runtime_version=version,
+        broker_options=options,
+    ) as dapr:
+        publish(dapr, "legacy", cloud_event("e-1"), ce=True)
+        wait_for(lambda: len(app.calls("/legacy")) >= 2)
+        time.sleep(0.8)  # more than the processing timeout
+
+        calls = len(app.calls("/legacy"))
+        if acknowledged:  # components-contrib 1.17: XACK after the handler's error
+            assert calls == 2 and groups(dapr.broker, "legacy") == {"notifications": 0}
+        else:  # before: left pending, claimed again after processingTimeout, forever
+            assert calls >= 4 and groups(dapr.broker, "legacy") == {"notifications": 1}
+
+
+def test_a_message_left_pending_by_a_stopped_sidecar_is_claimed_after_the_processing_timeout(
+    app: TinyApp, redis_url: str
+) -> None:
+    app.answer("/events/created", (503, b""))
+    options = {"processing_timeout": 0.5, "redeliver_interval": 0.1}
+    dapr = redis_sidecar(app, redis_url, "notifications", broker_options=options).start()
+    try:
+        publish_keyed(dapr, cloud_event("e-1"), "task-1")
+        wait_for(lambda: app.calls("/events/created"))
+        dapr.stop()  # mid-retry: the message stays pending in the group
+        assert groups(dapr.broker, "tasks") == {"notifications": 1}
+        app.answer("/events/created", (200, b""))
+
+        started = time.monotonic()
+        dapr.start()
+        dapr.drain(timeout=5)
+
+        assert time.monotonic() - started >= 0.4  # not before it was idle long enough
+        assert [d.event_id for d in dapr.deliveries if d.outcome == SUCCESS] == ["e-1"]
+        assert groups(dapr.broker, "tasks") == {"notifications": 0}
+    finally:
+        dapr.stop()
+
+
+def test_run_by_hand_on_redis_two_app_ids_share_the_broker(app: TinyApp, redis_url) -> None:
+    other = TinyApp(SUBSCRIPTIONS)
+    ports = [free_port(), free_port()]
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.support.fake_dapr",
+                *("--port", str(port), "--app-url", tiny.url, "--app-id", app_id),
+                *("--broker", redis_url, "--deliver"),
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for port, tiny, app_id in zip(ports, (app, other), ("web", "notifications"), strict=True)
+    ]
+    try:
+        for port in ports:
+            wait_for(lambda port=port: _answers(f"http://127.0.0.1:{port}/v1.0/healthz"), 10)
+        wait_for(lambda: len(groups(RedisStreamsBroker(redis_url), "tasks")) == 2, 10)
+        event = cloud_event("e-1", "task.created")
+        assert requests.post(
+            f"http://127.0.0.1:{ports[0]}/v1.0/publish/{PUBSUB}/tasks",
+            json=event,
+            headers=CE_HEADERS,
+            timeout=5,
+        ).ok
+
+        wait_for(lambda: app.calls("/events/created") and other.calls("/events/created"), 10)
+    finally:
+        for process in processes:
+            process.terminate()
+            process.communicate(timeout=10)
+        other.close()
