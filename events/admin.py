@@ -1,7 +1,9 @@
+from django.conf import settings
 from django.contrib import admin, messages
 
-from .dispatch import ReplayResult, replay
-from .models import DeadLetter, OutboxEvent, ProcessedEvent, StateEntry
+from .dispatch import consumer_named
+from .failures import put_back_in_line
+from .models import DeadLetter, FailureState, OutboxEvent, ProcessedEvent, StateEntry
 from .relay import retry_now
 
 
@@ -64,10 +66,6 @@ class StateEntryAdmin(admin.ModelAdmin):
     search_fields = ["key"]
 
 
-#: Dead letters one "Replay" action runs, at most (each runs a handler within the request).
-REPLAY_BATCH = 100
-
-
 @admin.register(DeadLetter)
 class DeadLetterAdmin(admin.ModelAdmin):
     """Events a consumer gave up on (the failure policy): what, why, and a replay."""
@@ -85,6 +83,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
         "last_failed_at",
         "dead_at",
         "replayed_at",
+        "next_attempt_at",
     ]
     list_filter = ["state", "consumer", "event_type", "topic"]
     search_fields = ["event_id", "partition_key", "last_error"]
@@ -102,22 +101,27 @@ class DeadLetterAdmin(admin.ModelAdmin):
     def short_error(self, failure: DeadLetter) -> str:
         return failure.last_error[:80]
 
-    @admin.action(description="Replay")
+    @admin.action(description="Replay (put back in line)")
     def replay_selected(self, request, queryset):
-        results = [replay(failure) for failure in queryset[:REPLAY_BATCH]]
-        replayed = results.count(ReplayResult.REPLAYED)
-        failed = results.count(ReplayResult.FAILED)
-        skipped = results.count(ReplayResult.SKIPPED)
+        """One UPDATE: the process serving each consumer's role runs them (web serves none:
+        a handler run here could call this app's sidecar on another app's behalf)."""
+        selected = queryset.count()
+        roles = sorted(
+            {
+                consumer.role if consumer else "?"
+                for consumer in map(
+                    consumer_named,
+                    queryset.filter(state=FailureState.DEAD)
+                    .values_list("consumer", flat=True)
+                    .distinct(),
+                )
+            }
+        )
+        queued = put_back_in_line(queryset)
         self.message_user(
             request,
-            f"{replayed} dead letter(s) replayed, {failed} failed again (still dead, with the"
-            f" new error), {skipped} skipped (already replayed).",
-            messages.WARNING if failed else messages.SUCCESS,
+            f"{queued} dead letter(s) put back in line with a fresh budget: the process serving"
+            f" {', '.join(roles) or 'their role'} runs them within"
+            f" {settings.RELAY_SWEEP_SECONDS:g} s. {selected - queued} skipped (not dead).",
+            messages.SUCCESS,
         )
-        if queryset.count() > REPLAY_BATCH:
-            self.message_user(
-                request,
-                f"Only the first {REPLAY_BATCH} were replayed: run the action again, or"
-                " `manage.py replay_dead_letters --all`, for the rest.",
-                messages.WARNING,
-            )

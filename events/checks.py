@@ -16,7 +16,8 @@ ROLE_KEYWORDS = ("all", "none")
 
 def check_routing_table(app_configs=None, **kwargs) -> list[CheckMessage]:
     """Every topic configured, every event type and role known, every handler callable,
-    every consumer name unique and every ``EVENT_CONSUMERS`` entry meaningful."""
+    every consumer's event types routed to its topic, every consumer name unique and every
+    ``EVENT_CONSUMERS`` entry meaningful."""
     try:
         from .routing import TABLE
     except ImportError as exc:
@@ -66,6 +67,26 @@ def check_routing_table(app_configs=None, **kwargs) -> list[CheckMessage]:
                 )
             )
 
+    def never_routed_to(topic: str, event_type: str, where: str) -> None:
+        """A consumer waits for an event type that no route sends to its topic. Unknown
+        topics and types, and types without any route, are reported once, above (E001,
+        E002): a route to a mistyped topic may be the one meant."""
+        routes = TABLE.routes.get(event_type, ())
+        known = settings.EVENT_TOPICS
+        if topic not in known or not routes or any(r.topic not in known for r in routes):
+            return
+        if all(route.topic != topic for route in routes):
+            name = getattr(event_type, "value", event_type)
+            errors.append(
+                Error(
+                    f"{where} of topic {topic!r} takes {name!r}, which is never routed "
+                    f"to {topic!r}: it can never receive it.",
+                    hint="Add the route in TABLE.routes, or drop the type from the consumer's "
+                    "event_types.",
+                    id="tideline.E008",
+                )
+            )
+
     for event_type, routes in TABLE.routes.items():
         unknown_type(event_type, "A route")
         for route in routes:
@@ -83,6 +104,7 @@ def check_routing_table(app_configs=None, **kwargs) -> list[CheckMessage]:
             where = f"Consumer {consumer.name!r}"
             for event_type in consumer.event_types:
                 unknown_type(event_type, where)
+                never_routed_to(topic, event_type, where)
             not_callable(consumer.handler, where)
             unknown_role(consumer.role, where)
     for callback in TABLE.jobs:

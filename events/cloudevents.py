@@ -31,7 +31,13 @@ class CloudEvent:
 
 
 def build_envelope(row) -> dict[str, Any]:
-    """The CloudEvent for an outbox row; its ``id`` is the row's UUID, stable on re-publish."""
+    """The CloudEvent for an outbox row; its ``id`` is the row's UUID, stable on re-publish.
+
+    A row of the dead-letter topic holds a dead-lettered CloudEvent, published as it was
+    delivered (``events.outbox.emit_dead_letter``).
+    """
+    if row.topic == settings.EVENT_DEAD_LETTER_TOPIC:
+        return dict(row.data)
     return {
         "specversion": "1.0",
         "id": str(row.id),

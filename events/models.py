@@ -35,6 +35,12 @@ class OutboxEvent(models.Model):
     locked_until = models.DateTimeField(null=True, blank=True)
     locked_by = models.CharField(max_length=64, blank=True, default="")
     last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_by = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="DAPR_APP_ID of the process that tried it last (blank: embedded).",
+    )
     last_duration_ms = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -119,12 +125,14 @@ class FailureState(models.TextChoices):
 
 
 class ConsumerFailure(models.Model):
-    """A consumer's failed attempts at one event (``events.failures``, the failure policy).
+    """An event a consumer failed, held by the app (``events.failures``, the failure policy).
 
-    One row per (consumer, event id), counted with conditional UPDATEs. It becomes a dead
-    letter when the budget (``EVENT_MAX_ATTEMPTS``) is spent or the event can never be
-    processed; a later success deletes a retrying or dead row, a replay marks it replayed.
-    ``envelope`` is the CloudEvent as delivered, for the replay.
+    One row per (consumer, event id), counted with conditional UPDATEs. While RETRYING, the
+    process serving the consumer's role runs it again at ``next_attempt_at`` (claimed with
+    the lease ``locked_until``); it becomes a dead letter when the budget
+    (``EVENT_MAX_ATTEMPTS``) is spent or the event can never be processed. A success deletes
+    the row, or marks a replayed one REPLAYED (the admin's replay history). ``envelope`` is
+    the CloudEvent as delivered, which every retry runs.
     """
 
     consumer = models.CharField(max_length=64)
@@ -137,9 +145,14 @@ class ConsumerFailure(models.Model):
         max_length=10, choices=FailureState.choices, default=FailureState.RETRYING
     )
     attempts = models.PositiveIntegerField(default=0)
+    configuration_failures = models.PositiveIntegerField(
+        default=0, help_text="Attempts the sidecar refused for its configuration (not counted)."
+    )
     last_error = models.TextField(blank=True, default="")
     first_failed_at = models.DateTimeField(default=timezone.now)
     last_failed_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    locked_until = models.DateTimeField(null=True, blank=True)
     dead_at = models.DateTimeField(null=True, blank=True)
     replayed_at = models.DateTimeField(null=True, blank=True)
 
@@ -149,7 +162,14 @@ class ConsumerFailure(models.Model):
                 fields=["consumer", "event_id"], name="one_failure_record_per_consumer_event"
             )
         ]
-        indexes = [models.Index(fields=["state", "dead_at"], name="consumer_failure_state")]
+        indexes = [
+            models.Index(fields=["state", "dead_at"], name="consumer_failure_state"),
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                name="consumer_failure_due",
+                condition=Q(state="retrying"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.consumer}:{self.event_id} ({self.state})"
@@ -157,11 +177,13 @@ class ConsumerFailure(models.Model):
 
 class DeadLetterManager(models.Manager):
     def get_queryset(self):
-        return super().get_queryset().filter(state__in=[FailureState.DEAD, FailureState.REPLAYED])
+        dead_or_replayed = Q(state=FailureState.DEAD) | Q(replayed_at__isnull=False)
+        return super().get_queryset().filter(dead_or_replayed)
 
 
 class DeadLetter(ConsumerFailure):
-    """The consumer failures that were dead-lettered (and replayed since, or not yet)."""
+    """The consumer failures that were dead-lettered: dead, or replayed since (back in line,
+    or handled)."""
 
     objects = DeadLetterManager()
 

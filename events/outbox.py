@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 
 from .models import OutboxEvent
@@ -42,3 +43,32 @@ def emit(event_type: EventType, data: dict, *, partition_key: str | int) -> list
 
     transaction.on_commit(request_relay, robust=True)
     return rows
+
+
+def emit_dead_letter(envelope: dict, *, event_type: str, partition_key: str) -> OutboxEvent:
+    """Write the outbox row that publishes a dead-lettered CloudEvent, as it was delivered
+    (its ``id`` kept), to ``EVENT_DEAD_LETTER_TOPIC``; must run inside a transaction.
+
+    The failure policy calls it when the app's own retries spend a consumer's budget
+    (``events.failures``), as daprd does for an event the app answers DROP.
+    """
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise RuntimeError("events.emit_dead_letter() must be called inside transaction.atomic().")
+    row = OutboxEvent.objects.create(
+        event_type=event_type,
+        topic=settings.EVENT_DEAD_LETTER_TOPIC,
+        partition_key=partition_key[:64],
+        data=envelope,
+    )
+    logger.info(
+        "dead letter queued event_id=%s type=%s topic=%s key=%s",
+        envelope.get("id"),
+        event_type,
+        row.topic,
+        row.partition_key,
+    )
+    from .relay import request_relay
+
+    transaction.on_commit(request_relay, robust=True)
+    return row

@@ -4,9 +4,10 @@ Several relays may run at once (threads, Celery workers, ``relay_events`` proces
 claims rows with a lease through a conditional UPDATE, and only the rows it won are sent.
 Only the oldest pending row of each (topic, partition key) is eligible, so a task's events
 are published in the order they were written. A row is parked only when daprd refuses the
-event itself; every other failure is retried with backoff (``transports.classify``). An
-in-process consumer's failure waits as the failure policy says (``events.failures``), and an
-event it dead-lettered is done, so the next one of its key is sent.
+event itself; every other failure is retried with backoff (``transports.classify``). In
+process, a consumer's failure does not hold the row back: the failure policy holds the event
+for that consumer (``events.failures``), and the row is done, so the next one of its key is
+sent.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from .backoff import exponential_backoff
+from .failures import prune_replayed
 from .models import OutboxEvent, OutboxState, ProcessedEvent
 from .runtime import runtime
 from .transports import Answer, Outcome, get_transport
@@ -131,6 +134,7 @@ def relay_once(*, transport=None, batch_size: int | None = None) -> RelayStats:
     common = dict(
         attempts=F("attempts") + 1,
         last_attempt_at=now,
+        last_attempt_by=relaying_app_id(),
         last_duration_ms=duration_ms,
         locked_by="",
         locked_until=None,
@@ -165,8 +169,8 @@ def relay_once(*, transport=None, batch_size: int | None = None) -> RelayStats:
                 *log_args,
             )
         elif outcome.answer is Answer.DEAD_LETTERED:
-            # Done, so the next event of its (topic, key) goes on; the consumer's dead
-            # letter (events.ConsumerFailure) keeps it for a replay.
+            # Done, so the next event of its (topic, key) goes on; a consumer's dead letter
+            # (events.ConsumerFailure) keeps it for a replay.
             mine.update(
                 state=OutboxState.DELIVERED, delivered_at=now, last_error=last_error, **common
             )
@@ -177,9 +181,8 @@ def relay_once(*, transport=None, batch_size: int | None = None) -> RelayStats:
                 *log_args,
             )
         else:  # transient and configuration errors alike: retried with backoff, never parked
-            wait = outcome.retry_after  # an in-process consumer's: the failure policy's
             mine.update(
-                next_attempt_at=now + (backoff(row.attempts + 1) if wait is None else wait),
+                next_attempt_at=now + backoff(row.attempts + 1),
                 last_error=last_error,
                 **common,
             )
@@ -208,20 +211,31 @@ def _last_error(outcome: Outcome) -> str:
     return f"{outcome.answer}: {outcome.error}{hint}"
 
 
-def configuration_error() -> str:
-    """Why the sidecar's configuration blocks publishing (401/403), or "" when it does not.
+def relaying_app_id() -> str:
+    """Whose sidecar this process relays through: its ``DAPR_APP_ID``, "" on the embedded
+    default (recorded on each attempt as ``OutboxEvent.last_attempt_by``)."""
+    return settings.DAPR_APP_ID if runtime().dapr else ""
 
-    Read from the outbox rows, which every relay writes, so each process (every gunicorn
-    worker, ``relay_events``, Celery) answers alike: the newest pending row whose last
-    attempt failed that way no earlier than the last successful publish (a relay pass stamps
-    its rows with one time, so a 403 on one topic beside a success on another still counts).
-    The next successful publish clears it.
+
+def configuration_error() -> str:
+    """Why this app's sidecar configuration blocks publishing (401/403), or "" when it does not.
+
+    Read from the outbox rows, so each process of the app (every gunicorn worker,
+    ``relay_events``, Celery) answers alike, and from this app id's attempts only: the apps
+    of the deployed topology share the outbox, each through its own sidecar, and one app's
+    403 says nothing about the others'. It is the newest pending row this app last tried
+    and saw fail that way no earlier than this app's last successful publish (a relay pass
+    stamps its rows with one time, so a 403 on one topic beside a success on another still
+    counts). This app's next successful publish clears it.
     """
-    last_success = OutboxEvent.objects.filter(state=OutboxState.DELIVERED).aggregate(
-        at=Max("delivered_at")
-    )["at"]
+    app_id = relaying_app_id()
+    last_success = OutboxEvent.objects.filter(
+        state=OutboxState.DELIVERED, last_attempt_by=app_id
+    ).aggregate(at=Max("delivered_at"))["at"]
     blocked = OutboxEvent.objects.filter(
-        state=OutboxState.PENDING, last_error__startswith=f"{Answer.CONFIGURATION}: "
+        state=OutboxState.PENDING,
+        last_attempt_by=app_id,
+        last_error__startswith=f"{Answer.CONFIGURATION}: ",
     )
     if last_success is not None:
         blocked = blocked.filter(last_attempt_at__gte=last_success)
@@ -239,14 +253,21 @@ def relay_pending(*, transport=None, max_batches: int = 1000) -> RelayStats:
     return total
 
 
-def prune(*, now: dt.datetime | None = None) -> tuple[int, int]:
-    """Delete delivered rows and consumer records older than OUTBOX_RETENTION_HOURS."""
+class Pruned(NamedTuple):
+    outbox: int
+    processed: int
+    replayed: int
+
+
+def prune(*, now: dt.datetime | None = None) -> Pruned:
+    """Delete delivered rows, consumer records and handled replays older than
+    OUTBOX_RETENTION_HOURS (dead letters and held events stay)."""
     cutoff = (now or timezone.now()) - dt.timedelta(hours=settings.OUTBOX_RETENTION_HOURS)
     outbox, _ = OutboxEvent.objects.filter(
         state=OutboxState.DELIVERED, delivered_at__lt=cutoff
     ).delete()
     processed, _ = ProcessedEvent.objects.filter(processed_at__lt=cutoff).delete()
-    return outbox, processed
+    return Pruned(outbox, processed, prune_replayed(cutoff))
 
 
 def retry_now(queryset) -> int:

@@ -78,10 +78,18 @@ SCHEDULE: tuple[Periodic, ...] = (
         purpose="deliver retries that came due, and anything a missed kick left behind",
     ),
     Periodic(
+        "retry-consumer-failures",
+        "events.dispatch.retry_consumer_failures",
+        every="RELAY_SWEEP_SECONDS",
+        purpose="run again the due events a consumer of this process's roles failed;"
+        " dead-letter those out of attempts",
+    ),
+    Periodic(
         "prune-outbox",
         "events.relay.prune",
         every=3600,
-        purpose="delete delivered events and consumer records older than `OUTBOX_RETENTION_HOURS`",
+        purpose="delete delivered events, consumer records and handled replays older than"
+        " `OUTBOX_RETENTION_HOURS`",
     ),
     Periodic(
         "purge-expired-state",

@@ -5,7 +5,6 @@ Both hand the same CloudEvent envelopes to the same handlers; only the transport
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from enum import StrEnum
 
 from django.conf import settings
 
-from . import dapr, failures
+from . import dapr
 from .cloudevents import CONTENT_TYPE, build_envelope
 from .runtime import runtime
 
@@ -28,7 +27,7 @@ class Answer(StrEnum):
     CONFIGURATION = "configuration"  # retried with backoff, logged as ERROR, /readyz not ready
     REJECTED = "rejected"  # parked: daprd refused the event itself, a retry cannot succeed
     LEASE_LOST = "lease lost"  # not sent: the row's lease ran out and another relay has it
-    DEAD_LETTERED = "dead-lettered"  # in-process: a consumer gave up on it; done, as delivered
+    DEAD_LETTERED = "dead-lettered"  # in-process: dropped (see Dead letters); done, as delivered
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,6 @@ class Outcome:
     answer: Answer
     error: str = ""
     hint: str = ""  # the likely cause, for the operator
-    retry_after: dt.timedelta | None = None  # the failure policy's wait (else the relay's)
 
     @property
     def delivered(self) -> bool:
@@ -177,8 +175,10 @@ class DaprTransport:
 class InProcessTransport:
     """The embedded default: the envelope goes straight to the subscription dispatcher.
 
-    The dispatcher's answer is read as daprd reads it, with the failure policy's timing: a
-    RETRY waits as ``events.failures.retry_after`` says, a DROP (a dead letter) is done.
+    The dispatcher's answer is read as daprd reads it: SUCCESS is delivered (a consumer's
+    failure is held and retried by the failure policy, not by the relay), a DROP (malformed,
+    or a dead letter) is done, and a RETRY (a failure the database could not even record)
+    is retried with the relay's backoff.
     """
 
     name = "in-process"
@@ -193,12 +193,13 @@ class InProcessTransport:
                 continue
             status = deliver(row.topic, build_envelope(row))
             if status == DeliveryStatus.RETRY:
-                policy = failures.retry_after(str(row.id))
-                wait, reason = policy or (None, "a consumer asked to retry")
-                outcomes[row.seq] = Outcome(Answer.TRANSIENT, reason, retry_after=wait)
+                outcomes[row.seq] = Outcome(
+                    Answer.TRANSIENT, "a consumer failed and its failure could not be recorded"
+                )
             elif status == DeliveryStatus.DROP:
                 outcomes[row.seq] = Outcome(
-                    Answer.DEAD_LETTERED, "a consumer dead-lettered it (see Dead letters)"
+                    Answer.DEAD_LETTERED,
+                    "dropped: malformed, or a consumer can never process it (see Dead letters)",
                 )
             else:
                 outcomes[row.seq] = DELIVERED

@@ -12,8 +12,9 @@ from django.utils.dateparse import parse_datetime
 
 from events.cloudevents import CloudEvent
 from events.dapr import DaprError
-from events.dispatch import RetryLater
+from events.dispatch import RetryLater, SidecarMisconfigured
 from events.registry import EventType
+from events.transports import Answer, classify
 
 from . import services
 from .models import ReminderDelivery
@@ -32,8 +33,10 @@ def schedule_reminder_job(event: CloudEvent) -> None:
         return
     try:
         services.reminder_sync(int(event.data["task_id"]))
-    except DaprError as exc:  # the sidecar or its Scheduler is unavailable: try again later
-        raise RetryLater(str(exc)) from exc
+    except DaprError as exc:
+        if classify(exc).answer is Answer.CONFIGURATION:  # 401/403: the sidecar's setup
+            raise SidecarMisconfigured(str(exc)) from exc
+        raise RetryLater(str(exc)) from exc  # the sidecar or its Scheduler is unavailable
 
 
 def send_reminder_email(event: CloudEvent) -> None:

@@ -112,8 +112,10 @@ def reject_unknown_fields(given: Iterable[str], known: Iterable[str]) -> None:
         raise ValidationError({name: UNKNOWN_FIELD_MESSAGE for name in unknown})
 
 
-@task_service
 def profile_get(*, user) -> Profile:
+    """The user's profile, created on first use. Not a ``@task_service``: it saves no Task,
+    so there is no safety net to silence, and a page view that reads the profile opens no
+    transaction (``get_or_create`` takes a savepoint only when it creates)."""
     profile, _ = Profile.objects.get_or_create(user=user)
     return profile
 

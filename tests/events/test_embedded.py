@@ -11,8 +11,8 @@ from celery import signals as celery_signals
 from events import dispatch, relay
 from events.background import BackgroundWorker
 from events.cloudevents import build_envelope
-from events.dispatch import RetryLater
-from events.models import OutboxEvent, OutboxState
+from events.dispatch import RetryLater, retry_consumer_failures
+from events.models import ConsumerFailure, OutboxEvent, OutboxState
 from events.relay import relay_pending
 from events.transports import InProcessTransport, get_transport
 from tests.conftest import require_service
@@ -62,23 +62,23 @@ def test_embedded_default_delivers_in_process_end_to_end(api, consumer, handed_o
     assert effects[0]["data"]["task_data"]["tags"] == ["solo"]
 
 
-def test_in_process_retry_keeps_the_row_pending_until_the_consumer_succeeds(alice, consumer):
+def test_in_process_a_failed_consumer_holds_the_event_not_the_row(alice, consumer):
     make_task(alice)
     consumer.fail_with = RetryLater("not now")
 
     stats = relay_pending()
 
-    assert (stats.delivered, stats.retried) == (1, 1)  # task-updates has no consumer here
+    assert (stats.delivered, stats.retried) == (2, 0)  # the task's queue goes on at once
     row = OutboxEvent.objects.get(topic="task-events")
-    assert row.state == OutboxState.PENDING
-    assert row.attempts == 1
-    assert "retry" in row.last_error
+    assert row.state == OutboxState.DELIVERED
+    held = ConsumerFailure.objects.get()
+    assert (held.event_id, held.attempts) == (str(row.id), 1)
     assert consumer.effects() == []
 
     consumer.fail_with = None
-    OutboxEvent.objects.filter(pk=row.pk).update(next_attempt_at=row.created_at)
-    assert relay_pending().delivered == 1
+    retry_consumer_failures(now=held.next_attempt_at)
     assert len(consumer.effects()) == 1
+    assert not ConsumerFailure.objects.exists()
 
 
 def test_completing_a_recurring_task_reaches_the_recurrence_topic_in_process(alice, consumer):

@@ -215,7 +215,7 @@ def test_prune_removes_delivered_rows_after_the_retention(alice, fake_dapr, sett
     )
     ProcessedEvent.objects.create(consumer="c.h", event_id="new")
 
-    assert prune() == (4, 1)
+    assert prune() == (4, 1, 0)  # outbox rows, consumer records, handled replays
 
     assert not OutboxEvent.objects.filter(seq__in=old_seq).exists()
     assert OutboxEvent.objects.filter(state=OutboxState.DELIVERED).count() == 1

@@ -238,6 +238,32 @@ def test_an_event_type_without_a_route_fails_the_check(settings, monkeypatch):
     assert "'task.deleted'" in error.msg
 
 
+def test_a_consumer_of_an_event_type_never_routed_to_its_topic_fails_the_check(
+    settings, monkeypatch
+):
+    """recurrence.spawn-next would wait for task.created, which never reaches task_recurrence."""
+    settings.EVENT_CONSUMERS = ["all"]
+    deaf = dataclasses.replace(
+        app_consumer("recurrence.spawn-next"),
+        event_types=(EventType.TASK_COMPLETED, EventType.TASK_CREATED),
+    )
+    replace_table(monkeypatch, consumers={**routing.TABLE.consumers, "task_recurrence": (deaf,)})
+
+    [error] = check_routing_table()
+
+    assert error.id == "tideline.E008"
+    assert "'recurrence.spawn-next' of topic 'task_recurrence'" in error.msg
+    assert "takes 'task.created', which is never routed to 'task_recurrence'" in error.msg
+
+
+def test_a_conditional_route_counts_as_a_route(settings, shipped_table):
+    """task.completed reaches task_recurrence only when the task repeats: still reachable."""
+    settings.EVENT_CONSUMERS = ["all"]
+    [route] = [r for r in SHIPPED.routes[EventType.TASK_COMPLETED] if r.topic == "task_recurrence"]
+    assert route.when is not None
+    assert error_ids() == []
+
+
 def test_a_handler_that_is_not_callable_fails_the_check(settings, monkeypatch):
     settings.EVENT_CONSUMERS = ["all"]
     bad = dataclasses.replace(

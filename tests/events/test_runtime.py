@@ -30,8 +30,15 @@ from todo_project.celery import RUN_PERIODIC, beat_schedule
 ROOT = Path(django_settings.BASE_DIR)
 DOCS = ROOT / "docs" / "events.md"
 BROKER = "redis://127.0.0.1:6379/15"  # never contacted: the relay trigger is recorded
-EVERY_ENTRY = ["sweep-outbox", "prune-outbox", "purge-expired-state", "fire-embedded-jobs"]
-WITH_DAPR = ["sweep-outbox", "prune-outbox"]  # the sidecar keeps jobs and state itself
+EVERY_ENTRY = [
+    "sweep-outbox",
+    "retry-consumer-failures",
+    "prune-outbox",
+    "purge-expired-state",
+    "fire-embedded-jobs",
+]
+# The sidecar keeps jobs and state itself; held events are the app's, in every mode.
+WITH_DAPR = ["sweep-outbox", "retry-consumer-failures", "prune-outbox"]
 
 MODES = {
     "embedded default": dict(dapr=False, broker="", pieces=(InProcessTransport, DatabaseJobs)),
@@ -120,7 +127,7 @@ def test_celery_beat_and_the_embedded_scheduler_run_the_same_table(db, settings,
 
     assert list(beat) == embedded == (WITH_DAPR if dapr else EVERY_ENTRY)
     assert beat == {entry.name: entry.seconds() for entry in runtime.runtime().schedule}
-    assert beat["sweep-outbox"] == 7.0
+    assert beat["sweep-outbox"] == beat["retry-consumer-failures"] == 7.0
     assert ("purge-expired-state" in beat) is not dapr
     assert {entry["task"] for entry in beat_schedule().values()} == {RUN_PERIODIC}
     assert [entry["args"] for entry in beat_schedule().values()] == [(name,) for name in beat]
@@ -136,7 +143,11 @@ def test_the_embedded_scheduler_runs_due_work_and_waits_out_each_interval(db, se
     assert list(StateEntry.objects.values_list("key", flat=True)) == ["test:alive"]
     assert worker.run_due_work(now=1000.5) == []
     assert worker.run_due_work(now=1001.0) == ["fire-embedded-jobs"]
-    assert worker.run_due_work(now=1005.0) == ["sweep-outbox", "fire-embedded-jobs"]
+    assert worker.run_due_work(now=1005.0) == [
+        "sweep-outbox",
+        "retry-consumer-failures",
+        "fire-embedded-jobs",
+    ]
     assert worker.run_due_work(now=4600.0) == EVERY_ENTRY
 
 

@@ -10,13 +10,13 @@ from django.db import OperationalError, connection
 
 from events.cloudevents import build_envelope
 from events.dispatch import RetryLater, deliver
-from events.models import OutboxEvent, ProcessedEvent
+from events.models import ConsumerFailure, OutboxEvent, ProcessedEvent
 from events.registry import EventType
 from events.routing import Consumer
 from tests.events.helpers import TEST_CONSUMER, add_routes, start_sidecar
 from tests.factories import make_task
 from tests.support.concurrency import run_in_threads
-from tests.support.fake_dapr import DROP, RETRY, SUCCESS
+from tests.support.fake_dapr import DROP, SUCCESS
 
 CE = {"Content-Type": "application/cloudevents+json"}
 
@@ -140,9 +140,10 @@ def test_published_events_flow_back_through_the_sidecar_to_the_consumer(
     assert {d.topic for d in fake.deliveries} == {"task-events"}  # nobody serves task-updates
 
 
-def test_a_retry_is_redelivered_by_the_sidecar_and_has_one_effect(
+def test_a_failed_handler_is_acknowledged_and_the_apps_retry_has_one_effect(
     alice, live_server, settings, consumer
 ):
+    from events.dispatch import retry_consumer_failures
     from events.relay import relay_pending
 
     consumer.fail_with = RetryLater("try again")
@@ -154,10 +155,13 @@ def test_a_retry_is_redelivered_by_the_sidecar_and_has_one_effect(
         fake.drain(timeout=10)
     finally:
         fake.stop()
+    for _ in range(2):  # the retry pass, each time the held event's next attempt is due
+        retry_consumer_failures(now=ConsumerFailure.objects.get().next_attempt_at)
 
-    assert [d.outcome for d in fake.deliveries] == [RETRY, RETRY, SUCCESS]
+    assert [d.outcome for d in fake.deliveries] == [SUCCESS]  # the partition went on at once
     assert len(consumer.effects()) == 1
     assert consumer.calls == 3
+    assert not ConsumerFailure.objects.exists()
 
 
 def test_a_republished_event_keeps_its_id_and_has_no_second_effect(alice, sidecar, consumer):
@@ -232,19 +236,23 @@ def test_a_body_that_is_not_a_cloudevent_is_dropped(live_server, consumer):
     assert consumer.calls == 0
 
 
-def test_retry_later_is_answered_retry_and_the_redelivery_succeeds_once(
+def test_retry_later_is_held_and_a_redelivery_does_not_run_the_consumer_again(
     sidecar, consumer, envelope
 ):
+    from events.dispatch import retry_consumer_failures
+
     consumer.fail_with = RetryLater("the mail server is down")
     consumer.fail_after_effect = True  # the effect is rolled back with the failed handler
 
-    assert sidecar.deliver("task-events", envelope) == RETRY
+    assert sidecar.deliver("task-events", envelope) == SUCCESS  # held by the app
     assert consumer.effects() == []
     assert not ProcessedEvent.objects.exists()
 
     consumer.fail_with = None
-    assert sidecar.deliver("task-events", envelope) == SUCCESS
-    assert sidecar.deliver("task-events", envelope) == SUCCESS
+    assert sidecar.deliver("task-events", envelope) == SUCCESS  # a duplicate: skipped
+    assert consumer.calls == 1
+    retry_consumer_failures(now=ConsumerFailure.objects.get().next_attempt_at)
+    assert sidecar.deliver("task-events", envelope) == SUCCESS  # handled: ProcessedEvent
     assert len(consumer.effects()) == 1
     assert consumer.calls == 2
 
@@ -254,11 +262,12 @@ def test_retry_later_is_answered_retry_and_the_redelivery_succeeds_once(
     [OperationalError("the database is unavailable"), ValueError("a handler bug")],
     ids=["database", "crash"],
 )
-def test_other_handler_failures_are_retried_never_500(sidecar, consumer, envelope, error):
+def test_other_handler_failures_are_held_never_500(sidecar, consumer, envelope, error):
     consumer.fail_with = error
-    assert sidecar.deliver("task-events", envelope) == RETRY
+    assert sidecar.deliver("task-events", envelope) == SUCCESS
     assert sidecar.deliveries[-1].http_status == 200
     assert consumer.effects() == []
+    assert ConsumerFailure.objects.get().last_error.startswith(type(error).__name__)
 
 
 # --- tokens, jobs, probes ----------------------------------------------------------------

@@ -6,9 +6,10 @@ events), ``notifications`` (reminder jobs and e-mails) and ``recurrence`` (spawn
 instance of a repeating task). They share one PostgreSQL database (migrated once) and one
 broker: the stand-in sidecars (tests/support/fake_dapr.py) use Dapr's ``pubsub.redis`` on the
 Redis server, one consumer group per app id, one partition per topic (so every task shares
-it), and redeliver without end (harsher than dapr/resiliency.yaml's finite inbound policy):
-only the app's own DROP, after ``EVENT_MAX_ATTEMPTS``, can take a failing event out of the
-way. E-mail goes to a real SMTP server (aiosmtpd).
+it), and redeliver without end (harsher than dapr/resiliency.yaml's finite inbound policy).
+A failing event must not hold its partition: the app acknowledges it, retries it itself and,
+after ``EVENT_MAX_ATTEMPTS``, publishes it to the dead-letter topic. E-mail goes to a real
+SMTP server (aiosmtpd).
 
 PostgreSQL and Redis are required: the tests skip without them, or fail with
 REQUIRE_SERVICES=1.
@@ -34,7 +35,6 @@ from tests.conftest import require_service
 from tests.notifications.conftest import LoopbackSmtp, Received
 from tests.support.fake_dapr import (
     CLOUDEVENTS_CONTENT_TYPE,
-    DROP,
     SUCCESS,
     FakeDaprSidecar,
     RedisStreamsBroker,
@@ -47,6 +47,7 @@ pytestmark = pytest.mark.slow
 PUBSUB = "pubsub-kafka"  # the component name the app publishes to (DAPR_PUBSUB_NAME)
 DEAD_LETTER_TOPIC = "tideline-dead-letter"
 EVENT_MAX_ATTEMPTS = 3
+EVENT_RETRY_BASE_SECONDS = 3  # a held event's attempts: at 0 s, about 3 s, about 9 s
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/tideline"
 WAIT = 30.0  # seconds any one step may take
 
@@ -151,7 +152,9 @@ def app_environment(database_url: str, smtp: LoopbackSmtp, workdir: Path) -> dic
         "RELAY_SWEEP_SECONDS": "0.5",
         "OUTBOX_BACKOFF_BASE_SECONDS": "0.2",
         "OUTBOX_BACKOFF_MAX_SECONDS": "1",
-        "EVENT_MAX_ATTEMPTS": str(EVENT_MAX_ATTEMPTS),  # then DROP: to the dead-letter topic
+        "EVENT_MAX_ATTEMPTS": str(EVENT_MAX_ATTEMPTS),  # then to the dead-letter topic
+        "EVENT_RETRY_BASE_SECONDS": str(EVENT_RETRY_BASE_SECONDS),  # the app's own retries
+        "EVENT_RETRY_MAX_SECONDS": "10",
         "REMINDER_SWEEP_SCHEDULE": "@every 2s",  # races the reminder jobs: still one e-mail
         "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "EMAIL_HOST": smtp.host,
@@ -300,7 +303,7 @@ def test_a_task_created_on_web_is_reminded_by_notifications_and_repeated_by_recu
     assert len(topology.emails_for(task_id)) == 1  # once, job and sweep notwithstanding
 
 
-def test_a_poison_event_is_dead_lettered_after_the_retry_budget_and_others_keep_flowing(
+def test_a_poison_event_never_holds_back_the_others_and_is_dead_lettered_after_the_budget(
     topology: Topology,
 ) -> None:
     notifications = topology.notifications
@@ -311,7 +314,7 @@ def test_a_poison_event_is_dead_lettered_after_the_retry_budget_and_others_keep_
         "source": "web",
         "type": "com.tideline.reminder.due.v1",
         "datacontenttype": "application/json",
-        # A well-formed event its handler can never process: there is no 30 February.
+        # A well-formed event its handler fails on every time: there is no 30 February.
         "data": {"task_id": 987654, "user_id": 1, "remind_at": "2030-02-30T09:00:00Z"},
     }
     published = requests.post(
@@ -325,44 +328,55 @@ def test_a_poison_event_is_dead_lettered_after_the_retry_budget_and_others_keep_
         timeout=5,
     )
     assert published.status_code == 204
-    # Another task's reminder, on the same topic and partition, queued while the poison is
-    # being redelivered (1 s, then 1.5 s apart).
+    # Another task's reminder, on the same topic and partition, due while the app is still
+    # retrying the poison (about 9 s).
     task_id = topology.create_task(
         "Call the plumber", due_date=iso(in_seconds(3600)), remind_at=iso(in_seconds(1.5))
     )
 
-    dead = topology.wait_until(
-        "the poison event reaches the dead-letter topic",
-        lambda: [e for e in topology.broker.events(DEAD_LETTER_TOPIC) if e["id"] == poison_id],
-    )
-    assert dead[0]["data"] == poison["data"]
-    topology.wait_until(
-        "the other task's reminder still arrives", lambda: topology.emails_for(task_id)
-    )
+    def poison_dead_letters() -> list[tuple[str, dict]]:
+        return [
+            (entry_id, fields)
+            for entry_id, fields in topology.broker.entries(DEAD_LETTER_TOPIC)
+            if json.loads(fields["data"])["id"] == poison_id
+        ]
 
+    topology.wait_until("the other task's reminder arrives", lambda: topology.emails_for(task_id))
+    assert poison_dead_letters() == []  # the poison is still being retried meanwhile
+
+    [(entry_id, fields)] = topology.wait_until(
+        "the poison event reaches the dead-letter topic", poison_dead_letters
+    )
+    dead_lettered_at = int(entry_id.split("-")[0]) / 1000  # a stream id starts with its ms time
+    dead = json.loads(fields["data"])
+    assert (dead["type"], dead["data"]) == (poison["type"], poison["data"])
+
+    # The sidecar delivered the poison once and the app acknowledged it: the partition never
+    # waited. The app made the attempts itself, EVENT_MAX_ATTEMPTS in all.
     attempts = [d for d in notifications.sidecar.deliveries if d.event_id == poison_id]
-    assert [d.outcome for d in attempts][-1] == DROP  # the app's answer, not the sidecar's
-    assert len(attempts) == EVENT_MAX_ATTEMPTS, [(d.http_status, d.outcome) for d in attempts]
+    assert [d.outcome for d in attempts] == [SUCCESS]
+    log = notifications.app.log_path.read_text()
+    assert log.count(f"event held for a retry event_id={poison_id} ") == EVENT_MAX_ATTEMPTS - 1
+    assert (
+        f"event dead-lettered (no attempts left) event_id={poison_id} type=reminder.due"
+        " topic=task-reminders consumer=notifications.reminder-email"
+        f" attempts={EVENT_MAX_ATTEMPTS}/{EVENT_MAX_ATTEMPTS} "
+    ) in log
 
-    # The other task's reminder.due was published while the poison held the partition, and
-    # was delivered once the poison was dropped.
-    [(entry_id, fields)] = [
+    # The other task's reminder.due was delivered while the poison was still held.
+    [(_, reminder)] = [
         (entry_id, fields)
         for entry_id, fields in topology.broker.entries("task-reminders")
         if json.loads(fields["data"])["data"]["task_id"] == task_id
     ]
-    published_at = int(entry_id.split("-")[0]) / 1000  # a stream id starts with its ms time
-    assert published_at < attempts[-1].at
-    waiting_id = json.loads(fields["data"])["id"]
-    [delivered] = topology.wait_until(
-        "the event behind the poison is delivered",
-        lambda: [
-            d
-            for d in notifications.sidecar.deliveries
-            if d.event_id == waiting_id and d.outcome == SUCCESS
-        ],
-    )
-    assert delivered.at > attempts[-1].at
+    waiting_id = json.loads(reminder["data"])["id"]
+    [delivered] = [
+        d
+        for d in notifications.sidecar.deliveries
+        if d.event_id == waiting_id and d.outcome == SUCCESS
+    ]
+    assert attempts[0].at < delivered.at < dead_lettered_at
+    time.sleep(1)
     assert len(topology.emails_for(task_id)) == 1
 
 

@@ -8,11 +8,13 @@ import datetime as dt
 
 from django.utils.dateparse import parse_datetime
 
+from events.dispatch import retry_consumer_failures
+from events.models import ConsumerFailure
 from events.relay import relay_pending
 from notifications.models import DeliveryState
 from tasks.models import Task
 from tests.notifications.helpers import RFC3339, deliveries, iso, reminder_job, soon
-from tests.support.fake_dapr import RETRY, SUCCESS
+from tests.support.fake_dapr import SUCCESS
 
 
 def create(api, **fields) -> dict:
@@ -164,7 +166,7 @@ def test_an_update_that_touches_no_reminder_field_leaves_the_job_alone(api, dapr
     assert dapr.job_calls() == calls_before
 
 
-def test_a_failing_jobs_call_answers_retry_and_the_event_comes_again(api, sidecar):
+def test_a_failing_jobs_call_is_held_and_the_apps_retry_schedules_the_job(api, sidecar):
     """``sidecar`` is the events tests' stand-in (no tokens); here it delivers by hand."""
     remind_at = soon(hours=1)
     task = create(api, due_date=iso(soon(hours=2)), remind_at=iso(remind_at))
@@ -175,14 +177,16 @@ def test_a_failing_jobs_call_answers_retry_and_the_event_comes_again(api, sideca
     sidecar.stop()  # the app's own sidecar (and so its Jobs API) is down
     outcome = sidecar.deliver("task-events", created)  # daprd still holds the message
 
-    assert outcome == RETRY
-    assert sidecar.deliveries[-1].http_status == 200  # RETRY in the body, not a 500
+    assert outcome == SUCCESS  # acknowledged: the app holds the event, the partition goes on
+    assert sidecar.deliveries[-1].http_status == 200
     assert name not in sidecar.jobs
+    held = ConsumerFailure.objects.get(event_id=created["id"])
+    assert (held.consumer, held.state) == ("notifications.reminder-job-sync", "retrying")
 
-    sidecar.start()  # back on the same port; daprd redelivers the same CloudEvent
-    outcome = sidecar.deliver("task-events", created)
+    sidecar.start()  # back on the same port; the app's retry pass runs the held event
+    retry_consumer_failures(now=held.next_attempt_at)
 
-    assert outcome == SUCCESS
+    assert not ConsumerFailure.objects.exists()
     assert sidecar.jobs[name]["dueTime"] == iso(remind_at)
     assert sidecar.jobs[name]["data"] == {"task_id": task["id"], "remind_at": iso(remind_at)}
     assert [d.state for d in deliveries(task["id"])] == [DeliveryState.SCHEDULED]

@@ -6,11 +6,14 @@ import zoneinfo
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tasks import services
-from tasks.models import Category, Tag, Task
+from tasks.models import Category, Profile, Tag, Task
 from tests.factories import UserFactory, make_category, make_tag, make_task
 from tests.support.events import capture_events
 
@@ -107,6 +110,27 @@ def test_task_create_defaults_the_timezone_to_the_profiles(db):
 def test_task_create_defaults_the_profile_timezone_to_the_settings_time_zone(alice, settings):
     assert services.profile_get(user=alice).timezone == settings.TIME_ZONE
     assert make_task(alice).timezone == settings.TIME_ZONE
+
+
+def test_reading_an_existing_profile_is_one_select_without_a_transaction(alice):
+    """Every page view reads the profile: no savepoint for a read."""
+    with CaptureQueriesContext(connection) as queries:
+        profile = services.profile_get(user=alice)
+
+    assert [query["sql"].split()[0] for query in queries] == ["SELECT"]
+    assert profile.user_id == alice.pk
+
+
+def test_the_profile_is_created_on_first_use_once(db):
+    dave = User.objects.create(username="dave")
+    Profile.objects.filter(user=dave).delete()  # as for a user from before profiles
+
+    first = services.profile_get(user=dave)
+    again = services.profile_get(user=dave)
+
+    assert first.pk == again.pk
+    assert Profile.objects.filter(user=dave).count() == 1
+    assert first.timezone == settings.TIME_ZONE
 
 
 def test_task_create_with_completed_sets_completed_at(alice):
@@ -636,8 +660,16 @@ def test_the_service_and_the_api_name_an_unknown_field_in_the_same_words(alice, 
 
 # --- the safety net stays quiet for services, whichever they are ----------------------------
 
-#: Public functions of tasks.services that write nothing (and so need no @task_service).
-WRITE_NOTHING = {"reject_unknown_fields", "task_service", "task_snapshot", "wall_clock_minus"}
+#: Public functions of tasks.services without @task_service, and why they need none: the
+#: decorator silences the Task safety net for a service that emits its own event, and these
+#: save no Task.
+NO_TASK_SERVICE = {
+    "reject_unknown_fields": "writes nothing",
+    "task_service": "the decorator itself",
+    "task_snapshot": "writes nothing",
+    "wall_clock_minus": "writes nothing",
+    "profile_get": "saves a Profile at most, which has no event; read on every page view",
+}
 
 
 def test_every_public_service_is_declared_with_task_service():
@@ -651,11 +683,11 @@ def test_every_public_service_is_declared_with_task_service():
     undeclared = [
         name
         for name, function in sorted(public.items())
-        if not getattr(function, "is_task_service", False) and name not in WRITE_NOTHING
+        if not getattr(function, "is_task_service", False) and name not in NO_TASK_SERVICE
     ]
 
     assert undeclared == []
-    assert set(public) >= WRITE_NOTHING  # no stale exemption
+    assert set(public) >= set(NO_TASK_SERVICE)  # no stale exemption
     assert public["task_update"].is_task_service
 
 

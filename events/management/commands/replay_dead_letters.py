@@ -1,25 +1,31 @@
-"""Replay dead letters: run each one's consumer again on its stored CloudEvent."""
+"""Replay dead letters: put each back in line, for its consumer's role to run again."""
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from events.dispatch import ReplayResult, replay
+from events.dispatch import ReplayResult, replay, served_consumer
 from events.models import DeadLetter, FailureState
 
 
 class Command(BaseCommand):
     help = (
-        "Run the consumer of each chosen dead letter again on its stored CloudEvent, through"
-        " the same idempotent path as a delivery. A success marks it replayed; a failure keeps"
-        " it dead with the new error. Replaying an event the consumer already handled does"
-        " nothing; a replayed dead letter is not replayed again."
+        "Put each chosen dead letter back in line with a fresh budget (EVENT_MAX_ATTEMPTS):"
+        " the process serving its consumer's role runs it on its next retry pass, through the"
+        " same idempotent path as a delivery. --now runs it here at once, which needs this"
+        " process to serve that role. A dead letter already put back is skipped."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("ids", nargs="*", type=int, help="Dead letter ids (the admin's).")
         parser.add_argument("--consumer", help="Every dead letter of this consumer name.")
         parser.add_argument("--all", action="store_true", dest="every", help="Every dead letter.")
+        parser.add_argument(
+            "--now",
+            action="store_true",
+            help="Run each one here at once (this process must serve its consumer's role).",
+        )
 
-    def handle(self, *args, ids, consumer, every, **options):
+    def handle(self, *args, ids, consumer, every, now, **options):
         if sum((bool(ids), bool(consumer), every)) != 1:
             raise CommandError("Name dead letter ids, or --consumer NAME, or --all (one of them).")
         letters = DeadLetter.objects.order_by("dead_at", "id")
@@ -32,18 +38,38 @@ class Command(BaseCommand):
             letters = letters.filter(state=FailureState.DEAD)
             if consumer:
                 letters = letters.filter(consumer=consumer)
+        if now:
+            for name in sorted(set(letters.values_list("consumer", flat=True))):
+                try:
+                    served_consumer(name)
+                except LookupError as exc:
+                    raise CommandError(
+                        f"--now cannot run it here: {exc}. Run the command where that role is"
+                        " served, or leave out --now and that process runs it within"
+                        f" {settings.RELAY_SWEEP_SECONDS:g} s."
+                    ) from exc
         counts = dict.fromkeys(ReplayResult, 0)
         for letter in letters.iterator():
-            result = replay(letter)
+            result = replay(letter, run_now=now)
             counts[result] += 1
             letter.refresh_from_db()
             self.stdout.write(
                 f"{result} #{letter.pk} {letter.consumer} {letter.event_type} {letter.event_id}"
-                + (f": {letter.last_error[:200]}" if result is ReplayResult.FAILED else "")
+                + (
+                    f" ({letter.state}): {letter.last_error[:200]}"
+                    if result is ReplayResult.FAILED
+                    else ""
+                )
             )
-        self.stdout.write(
-            f"{counts[ReplayResult.REPLAYED]} replayed, {counts[ReplayResult.FAILED]} failed"
-            f" (still dead), {counts[ReplayResult.SKIPPED]} skipped (not dead)."
+        summary = (
+            f"{counts[ReplayResult.QUEUED]} put back in line, {counts[ReplayResult.SKIPPED]}"
+            " skipped (not dead)."
         )
+        if now:
+            summary = (
+                f"{counts[ReplayResult.REPLAYED]} replayed, {counts[ReplayResult.FAILED]} failed"
+                f" again, {summary}"
+            )
+        self.stdout.write(summary)
         if counts[ReplayResult.FAILED]:
             raise CommandError(f"{counts[ReplayResult.FAILED]} dead letter(s) failed again.")
