@@ -36,6 +36,7 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS_DIR = ROOT / "docs" / "screenshots"
 FAILURES_DIR = SCREENSHOTS_DIR / "failures"
+SCRATCH_DIR = ROOT / "var" / "screenshots"
 AXE_SCRIPT = Path(__file__).resolve().parent / "vendor" / "axe-4.14.1.min.js"
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -299,8 +300,11 @@ def check_accessibility(page: Page) -> None:
 
 
 def save_screenshot(page: Page, name: str, *, full_page: bool = False) -> Path:
-    """Write ``docs/screenshots/<name>.png`` (the README's pictures)."""
-    path = SCREENSHOTS_DIR / f"{name}.png"
+    """Write ``<name>.png``: into docs/screenshots/ (the README's pictures) only when
+    ``TIDELINE_SCREENSHOTS=1`` asks for a refresh, else under var/screenshots/, so a test run
+    leaves the checkout as it found it."""
+    folder = SCREENSHOTS_DIR if os.environ.get("TIDELINE_SCREENSHOTS") == "1" else SCRATCH_DIR
+    path = folder / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=path, full_page=full_page)
     return path
