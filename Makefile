@@ -8,12 +8,14 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint format migrate demo bench clean
+.PHONY: run test test-fast lint format migrate demo bench image clean
 
-$(STAMP): requirements.txt
+# One virtualenv for every target: the runtime (requirements.txt, all the image installs)
+# plus the test suite and tooling (requirements-dev.txt includes requirements.txt).
+$(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
 ## Development server on the embedded default (SQLite, in-process events, console e-mail).
@@ -47,6 +49,13 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+## The production image (Dockerfile), tagged with `git describe`. Needs a running Docker engine
+## (CI has none); `make run` and `make test` do not: tests/deploy checks the Dockerfile offline.
+IMAGE ?= tideline
+IMAGE_TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+image:
+	docker build --tag $(IMAGE):$(IMAGE_TAG) .
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
