@@ -63,3 +63,15 @@ def request(method: str, path: str, **kwargs) -> requests.Response:
             body=body,
         )
     return response
+
+
+def runtime_version() -> str:
+    """The sidecar's ``runtimeVersion`` from ``GET /v1.0/metadata`` ("1.18.3"; "edge" for a
+    build of unreleased code; "" when missing). ``DaprError`` while the sidecar cannot answer."""
+    response = request("GET", "/v1.0/metadata")
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    version = body.get("runtimeVersion") if isinstance(body, dict) else None
+    return version if isinstance(version, str) else ""

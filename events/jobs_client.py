@@ -24,11 +24,22 @@ from .runtime import runtime
 
 logger = logging.getLogger(__name__)
 
-_FORBIDDEN_IN_NAMES = re.compile(r"[/\\#?\x00\r\n]")
+#: What daprd refuses in a job name (dapr/dapr ``pkg/messaging/method.ValidateName``, which
+#: the Scheduler applies to job names since 1.16.15, 1.17.11 and 1.18.2): / \ # ? and every
+#: control character, NUL included, and the exact names "." and "..". "|" and "@" are allowed
+#: (earlier releases refused them too, and anything else outside DNS-1123, with a 400 or 500).
+_FORBIDDEN_IN_NAMES = re.compile(r"[/\\#?\x00-\x1f\x7f]")
+_PATH_SEGMENTS = frozenset({".", ".."})
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _NAMED_SCHEDULES = {"@hourly": 3600, "@daily": 86400, "@midnight": 86400, "@weekly": 604800}
 #: Like Dapr's default job failure policy: a failing trigger is retried 3 times, 1 s apart.
 EMBEDDED_JOB_RETRIES = 3
+#: The first daprd release serving the Jobs API at ``/v1.0/jobs``; earlier ones only at
+#: ``/v1.0-alpha1/jobs`` (a call to ``/v1.0/jobs`` falls through to service invocation: 404).
+STABLE_JOBS_API_SINCE = (1, 18)
+_RELEASE = re.compile(r"v?(\d+)\.(\d+)")
+#: The Jobs API prefix of each sidecar (by address) this process has asked.
+_detected_prefixes: dict[str, str] = {}
 
 
 class JobError(Exception):
@@ -36,8 +47,12 @@ class JobError(Exception):
 
 
 def validate_job_name(name: str) -> str:
-    if not name or _FORBIDDEN_IN_NAMES.search(name):
-        raise JobError(f"Invalid job name {name!r}: no / \\ # ? NUL or newlines allowed.")
+    """The name as daprd accepts it, else ``JobError`` (checked before any call, embedded too)."""
+    if not name or name in _PATH_SEGMENTS or _FORBIDDEN_IN_NAMES.search(name):
+        raise JobError(
+            f"Invalid job name {name!r}: not empty, '.' or '..', and no / \\ # ? or control "
+            "characters."
+        )
     return name
 
 
@@ -53,6 +68,41 @@ def every_seconds(schedule: str) -> int:
         raise JobError(f"Unsupported duration {text!r} (e.g. 30s, 1m, 1h30m).")
     factor = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
     return max(1, int(sum(float(n) * factor[u] for n, u in parts)))
+
+
+def prefix_for_runtime(version: str) -> str:
+    """The Jobs API prefix a daprd reporting ``version`` serves.
+
+    A version that is not a release number ("edge", what daprd reports when built from
+    unreleased code, or nothing) gets the newest prefix, with a warning: such builds are newer
+    than every release, and ``DAPR_JOBS_API_PREFIX`` can still force the other one.
+    """
+    match = _RELEASE.match(version)
+    if match is None:
+        logger.warning(
+            "sidecar runtimeVersion %r is not a release number; using the Jobs API at /v1.0 "
+            "(set DAPR_JOBS_API_PREFIX=v1.0-alpha1 for a sidecar older than 1.18)",
+            version,
+        )
+        return "v1.0"
+    release = (int(match.group(1)), int(match.group(2)))
+    return "v1.0" if release >= STABLE_JOBS_API_SINCE else "v1.0-alpha1"
+
+
+def jobs_api_prefix() -> str:
+    """``DAPR_JOBS_API_PREFIX`` when set, else the prefix the sidecar's ``runtimeVersion``
+    calls for, asked on the first Jobs call and kept for the process. While the sidecar is not
+    up that call raises ``DaprError`` (as the Jobs call would) and the next one asks again."""
+    if settings.DAPR_JOBS_API_PREFIX:
+        return settings.DAPR_JOBS_API_PREFIX
+    sidecar = dapr.base_url()
+    if sidecar not in _detected_prefixes:
+        version = dapr.runtime_version()
+        _detected_prefixes[sidecar] = prefix_for_runtime(version)
+        logger.info(
+            "sidecar runtimeVersion=%s: Jobs API at /%s", version, _detected_prefixes[sidecar]
+        )
+    return _detected_prefixes[sidecar]
 
 
 class JobsClient(Protocol):
@@ -72,7 +122,8 @@ class DaprJobs:
     """``POST/DELETE /v1.0/jobs/<name>`` (``/v1.0-alpha1`` on 1.14-1.17 sidecars)."""
 
     def _path(self, name: str) -> str:
-        return f"/{settings.DAPR_JOBS_API_PREFIX}/jobs/{validate_job_name(name)}"
+        validate_job_name(name)  # before any call to the sidecar
+        return f"/{jobs_api_prefix()}/jobs/{name}"
 
     def schedule(self, name, *, data, due_time=None, schedule=None) -> None:
         body: dict[str, Any] = {"data": data, "overwrite": True}
@@ -83,7 +134,10 @@ class DaprJobs:
         dapr.request("POST", self._path(name), json=body)
 
     def delete(self, name: str) -> None:
-        dapr.request("DELETE", self._path(name), ok_statuses=(404,))
+        """daprd answers 204 whether or not the job exists; any other answer raises, a 404
+        above all: it comes from a path the sidecar has no Jobs API on (a wrong forced
+        ``DAPR_JOBS_API_PREFIX`` falls through to service invocation), never from the job."""
+        dapr.request("DELETE", self._path(name))
 
 
 class DatabaseJobs:

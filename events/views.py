@@ -16,6 +16,7 @@ from rest_framework import authentication, exceptions, permissions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from . import dapr
 from .dispatch import DeliveryStatus, deliver, subscribed_topics
 from .jobs import find_job_handler
 from .relay import configuration_error
@@ -114,7 +115,15 @@ class HealthView(APIView):
 
 @extend_schema(exclude=True)
 class ReadyView(APIView):
-    """Readiness: the database answers and the sidecar's configuration lets events out."""
+    """Readiness: the database answers and, with Dapr, the sidecar is up and this app's sidecar
+    configuration lets events out (another app id's 401/403 on the shared outbox is that app's,
+    see ``configuration_error``).
+
+    The sidecar is asked ``GET /v1.0/healthz/outbound``: daprd answers 204 once its components
+    are loaded, before it waits for the app, so this probe and the sidecar's app health check
+    (``dapr.io/app-health-check-path: /healthz``, never ``/readyz``) cannot wait on each
+    other. ``/v1.0/healthz`` would: it stays 500 until daprd has found the app.
+    """
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
@@ -126,8 +135,24 @@ class ReadyView(APIView):
             blocked = configuration_error()
         except DatabaseError as exc:
             return Response({"status": "unavailable", "database": str(exc)}, status=503)
+        if settings.DAPR_ENABLED:
+            blocked = sidecar_unready() or blocked
         if blocked:
             return Response(
                 {"status": "unavailable", "database": "ok", "sidecar": blocked}, status=503
             )
         return Response({"status": "ok", "database": "ok"})
+
+
+#: Seconds the readiness probe waits for the sidecar: well inside the kubelet's probe timeout
+#: (3 s in k8s/), so a hung sidecar reads as not ready, not as a probe timeout.
+SIDECAR_PROBE_TIMEOUT_SECONDS = 1.0
+
+
+def sidecar_unready() -> str:
+    """Why this app's sidecar cannot take outbound calls yet, "" when it can."""
+    try:
+        dapr.request("GET", "/v1.0/healthz/outbound", timeout=SIDECAR_PROBE_TIMEOUT_SECONDS)
+    except dapr.DaprError as exc:
+        return f"not ready: {exc}"
+    return ""

@@ -37,6 +37,12 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Behind a proxy that ends TLS (an ingress controller), its X-Forwarded-Proto says whether the
+# request came over HTTPS (CSRF origin checks, absolute URLs). Only where nothing but the proxy
+# reaches the app (k8s/: a NetworkPolicy). X-Forwarded-Host is not read: the proxy keeps Host.
+TIDELINE_BEHIND_TLS_PROXY = env.bool("TIDELINE_BEHIND_TLS_PROXY", default=False)
+if TIDELINE_BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
@@ -60,6 +66,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, before anything asks for the Host: daprd and the kubelet call by address.
+    "todo_project.hosts.InternalHostsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -245,12 +253,13 @@ DAPR_HTTP_HOST = env.str("DAPR_HTTP_HOST", default="127.0.0.1")
 DAPR_HTTP_PORT = env.int("DAPR_HTTP_PORT", default=3500)
 DAPR_API_TOKEN = env.str("DAPR_API_TOKEN", default="")  # app -> sidecar
 APP_API_TOKEN = env.str("APP_API_TOKEN", default="")  # sidecar -> app
-DAPR_APP_ID = env.str("DAPR_APP_ID", default="backend")
+DAPR_APP_ID = env.str("DAPR_APP_ID", default="tideline-web")
 DAPR_PUBSUB_NAME = env.str("DAPR_PUBSUB_NAME", default="pubsub-kafka")
 DAPR_STATESTORE_NAME = env.str("DAPR_STATESTORE_NAME", default="statestore-postgres")
 DAPR_TIMEOUT_SECONDS = env.float("DAPR_TIMEOUT_SECONDS", default=5.0)
 DAPR_BULK_PUBLISH = env.bool("DAPR_BULK_PUBLISH", default=True)
-DAPR_JOBS_API_PREFIX = env.str("DAPR_JOBS_API_PREFIX", default="v1.0")  # v1.0-alpha1 on 1.14-1.17
+# Empty: the Jobs API prefix follows the sidecar's runtimeVersion (v1.0-alpha1 before 1.18).
+DAPR_JOBS_API_PREFIX = env.str("DAPR_JOBS_API_PREFIX", default="")
 
 # The roles this process serves (events/routing.py): "all", "none", or a comma list such as
 # "notifications,recurrence". An unknown role fails `manage.py check`.
@@ -263,8 +272,8 @@ EVENT_TOPICS = {
 }
 EVENT_DEAD_LETTER_TOPIC = env.str("EVENT_DEAD_LETTER_TOPIC", default="tideline-dead-letter")
 # The failure policy (events/failures.py): a consumer's attempts at one event before it is
-# dead-lettered, and (embedded default) the backoff between them: 15 s doubling to 15 min,
-# so 10 attempts take about an hour. With Dapr, dapr/resiliency.yaml times the redeliveries.
+# dead-lettered, and the backoff between the app's own retries of it (every mode): 15 s
+# doubling to 15 min, so 10 attempts take about an hour. The delivery is acknowledged at once.
 EVENT_MAX_ATTEMPTS = env.int("EVENT_MAX_ATTEMPTS", default=10)
 EVENT_RETRY_BASE_SECONDS = env.float("EVENT_RETRY_BASE_SECONDS", default=15.0)
 EVENT_RETRY_MAX_SECONDS = env.float("EVENT_RETRY_MAX_SECONDS", default=900.0)

@@ -1,16 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import (
-    SpectacularAPIView,
-    SpectacularRedocView,
-    SpectacularSwaggerView,
-)
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
+
+from tasks.api.schema import SchemaView
 
 urlpatterns = [
     path("", include("tasks.web.urls")),
     path("admin/", admin.site.urls),
     path("api/", include(("tasks.api.urls", "api"))),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path(
         "api/redoc/",

@@ -19,10 +19,11 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
 from django.utils import timezone
 
 from events.models import OutboxEvent, OutboxState
-from events.relay import relay_pending
+from events.relay import configuration_error, relay_pending
 from tests.events.helpers import rows, start_sidecar
 from tests.factories import make_task
 
@@ -114,6 +115,7 @@ def test_a_wrong_token_makes_readyz_and_events_status_say_why(alice, settings, c
 def test_readyz_recovers_on_the_next_successful_publish_while_older_rows_wait(
     alice, settings, client
 ):
+    settings.OUTBOX_BACKOFF_BASE_SECONDS = 60.0  # the older rows wait, however slow the run
     sidecar = start_sidecar(settings, api_token="rotated")
     settings.DAPR_API_TOKEN = "before-rotation"
     try:
@@ -157,6 +159,79 @@ def test_a_topic_the_scopes_forbid_is_retried_and_reported_until_it_is_allowed(
     assert relay_pending().delivered == 2
     assert {r.state for r in rows()} == {DELIVERED}
     assert client.get("/readyz").status_code == 200
+
+
+# --- several apps, one outbox: each app's sidecar answers for that app only ----------------
+
+WEB, NOTIFICATIONS = "tideline-web", "tideline-notifications"
+
+
+def test_each_attempt_records_the_app_that_relayed_it(alice, settings):
+    make_task(alice, title="relayed in-process")
+    relay_pending()  # the embedded default: no sidecar, no app id
+    assert {r.last_attempt_by for r in rows()} == {""}
+
+    settings.DAPR_APP_ID = WEB
+    sidecar = start_sidecar(settings)
+    try:
+        make_task(alice, title="relayed through the web app's sidecar")
+        relay_pending()
+    finally:
+        sidecar.stop()
+    assert [r.last_attempt_by for r in rows()] == ["", "", WEB, WEB]
+
+
+def test_one_apps_forbidden_topic_makes_only_that_app_not_ready(alice, settings, client):
+    """The deployed topology: web and notifications share the outbox, and each relays it
+    through its own sidecar; only web's sidecar scopes forbid task-updates."""
+    settings.OUTBOX_BACKOFF_BASE_SECONDS = 60.0  # web's refused row waits until made due
+    settings.DAPR_APP_ID = WEB
+    web_sidecar = start_sidecar(settings)
+    settings.DAPR_APP_ID = NOTIFICATIONS
+    notifications_sidecar = start_sidecar(settings)
+    as_web = override_settings(DAPR_APP_ID=WEB, DAPR_HTTP_PORT=web_sidecar.port)
+    as_notifications = override_settings(
+        DAPR_APP_ID=NOTIFICATIONS, DAPR_HTTP_PORT=notifications_sidecar.port
+    )
+    try:
+        web_sidecar.reject_topic("task-updates", 403)
+        make_task(alice, title="relayed by web")
+        with as_web:
+            assert relay_pending().retried == 1
+        [blocked] = rows(topic="task-updates")
+        assert (blocked.state, blocked.last_attempt_by) == (PENDING, WEB)
+
+        with as_web:
+            response = client.get("/readyz")
+        assert response.status_code == 503
+        assert "-> 403" in response.json()["sidecar"]
+        assert "scopes" in response.json()["sidecar"]
+        with as_notifications:
+            response = client.get("/readyz")
+        assert (response.status_code, response.json()) == (200, READY)
+
+        make_task(alice, title="relayed by notifications")  # another task: not behind it
+        with as_notifications:
+            assert relay_pending().delivered == 2
+        with as_web:  # another app's success says nothing about web's sidecar
+            assert client.get("/readyz").status_code == 503
+        with as_notifications:
+            assert client.get("/readyz").status_code == 200
+
+        web_sidecar.accept_topic("task-updates")
+        make_due_now()
+        with as_web:
+            assert relay_pending().delivered == 1
+            assert (client.get("/readyz").status_code, client.get("/readyz").json()) == (
+                200,
+                READY,
+            )
+    finally:
+        web_sidecar.stop()
+        notifications_sidecar.stop()
+    first, second = rows(topic="task-updates")
+    assert [e["id"] for e in web_sidecar.events("task-updates")] == [str(first.id)]
+    assert [e["id"] for e in notifications_sidecar.events("task-updates")] == [str(second.id)]
 
 
 # --- 404 and 400 for a component that is not there (yet) ----------------------------------
@@ -287,7 +362,10 @@ def test_a_sidecar_that_does_not_answer_in_time_is_retried(alice, settings, clie
         assert row.state == PENDING
         assert row.last_error.startswith("transient: sidecar unreachable: ")
         assert "timed out" in row.last_error
-    assert client.get("/readyz").status_code == 200
+    assert configuration_error() == ""  # a slow sidecar is no configuration error
+    ready = client.get("/readyz")  # but the app is not ready while its sidecar is away
+    assert ready.status_code == 503
+    assert ready.json()["sidecar"].startswith("not ready: sidecar unreachable")
 
 
 def test_a_sidecar_that_refuses_connections_is_retried(alice, fake_dapr, client):
@@ -297,8 +375,16 @@ def test_a_sidecar_that_refuses_connections_is_retried(alice, fake_dapr, client)
     stats = relay_pending()
 
     assert (stats.delivered, stats.retried, stats.failed) == (0, 2, 0)
-    assert all(r.last_error.startswith("transient: sidecar unreachable: ") for r in rows())
+    assert [r.last_error.startswith("transient: sidecar unreachable: ") for r in rows()] == [
+        True,
+        True,
+    ]
+    assert client.get("/readyz").status_code == 503  # not ready while the sidecar is down
+
+    fake_dapr.start()  # back on the same port: ready again, and the events go out
     assert client.get("/readyz").status_code == 200
+    make_due_now()
+    assert relay_pending().delivered == 2
 
 
 def test_a_bulk_partial_failure_retries_only_the_failed_entries(alice, fake_dapr):

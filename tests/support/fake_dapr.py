@@ -997,6 +997,9 @@ class FakeDaprSidecar:
         self.pubsub_names = tuple(pubsub_names)
         self.state_stores = tuple(state_stores)
         self.request_timeout = request_timeout
+        #: False: the health endpoints answer as daprd does before its components are loaded
+        #: (``/v1.0/healthz`` and ``/v1.0/healthz/outbound``: 500, ``ERR_*_NOT_READY``).
+        self.ready = True
 
         self._lock = threading.RLock()
         self._subscribe_lock = threading.Lock()
@@ -1675,7 +1678,7 @@ class FakeDaprSidecar:
         query = dict(parse_qsl(split.query, keep_blank_values=True))
 
         if path.rstrip("/") in _HEALTH_PATHS:
-            return _Response(204)
+            return self._health(path.rstrip("/"))
         if self.api_token is not None:
             sent = headers.get("dapr-api-token") or ""
             if not hmac.compare_digest(sent.encode(), self.api_token.encode()):
@@ -1699,6 +1702,14 @@ class FakeDaprSidecar:
             if path.startswith(prefix):
                 return self._jobs(method, unquote(path[len(prefix) :]), body)
         raise _no_such_route()
+
+    def _health(self, path: str) -> _Response:
+        """daprd's ``onGetHealthz`` / ``onGetOutboundHealthz``: 204, or 500 while not ready."""
+        if self.ready:
+            return _Response(204)
+        if path.endswith("/outbound"):
+            raise _DaprError(500, "ERR_OUTBOUND_HEALTH_NOT_READY", "dapr outbound is not ready")
+        raise _DaprError(500, "ERR_HEALTH_NOT_READY", "dapr is not ready: [runtime]")
 
     @staticmethod
     def _allow(method: str, *allowed: str) -> None:
@@ -2226,12 +2237,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Stand-in Dapr sidecar (tests only).")
     parser.add_argument("--port", type=int, default=3500)
     parser.add_argument("--app-url", default="http://127.0.0.1:8000")
-    parser.add_argument("--app-id", default="backend", help="The app's DAPR_APP_ID.")
+    parser.add_argument("--app-id", default="tideline-web", help="The app's DAPR_APP_ID.")
     parser.add_argument(
         "--runtime-version",
         default="1.16",
-        help="daprd release to behave as (1.14-1.18): 1.18 serves /v1.0/jobs (the app's "
-        "default DAPR_JOBS_API_PREFIX), 1.14-1.17 only /v1.0-alpha1/jobs.",
+        help="daprd release to behave as (1.14-1.18): 1.18 serves /v1.0/jobs, 1.14-1.17 only "
+        "/v1.0-alpha1/jobs (the app reads the release from /v1.0/metadata).",
     )
     parser.add_argument("--api-token", default=None, help="DAPR_API_TOKEN the app must send.")
     parser.add_argument("--app-token", default=None, help="APP_API_TOKEN sent to the app.")
