@@ -1,10 +1,12 @@
-"""The embedded default's background worker: one thread per server process.
+"""The server processes' background worker: one thread per process.
 
-It delivers the outbox right after each commit (``kick``) and, in the one process that
-holds the scheduler lock, runs the runtime's schedule (``events.runtime.SCHEDULE``, the table
-``celery beat`` runs when there is a broker). It is started only by the WSGI/ASGI entry
-points (so never by ``migrate``, other management commands or tests), and only when the
-runtime has no Celery broker.
+Without a broker it delivers the outbox right after each commit (``kick``) and, in the one
+process that holds the scheduler lock, runs the runtime's schedule (``events.runtime``'s
+``SCHEDULE``). With a broker Celery relays and ``celery beat`` runs the shared entries, so
+the thread starts only in a process serving a role, and its lock holder runs just the
+role-bound entries (``Runtime.server_schedule``). It is started only by the WSGI/ASGI entry
+points (so never by ``migrate``, other management commands or tests), which also run the
+start-up work of the served roles (``START_UP``) in every mode.
 """
 
 from __future__ import annotations
@@ -18,17 +20,28 @@ import time
 from django.conf import settings
 from django.db import close_old_connections, connections
 
-from .runtime import START_UP, runtime
+from .runtime import START_UP, StartUp, runtime
 
 logger = logging.getLogger(__name__)
 
 
-def run_start_hooks(*, attempts: int = 60, delay: float = 5.0) -> None:
-    """Run the start-up work (``events.runtime.START_UP``) of the roles this process serves,
-    retrying failures (the sidecar may come up after the app)."""
+def serves_a_role() -> bool:
+    """Whether this process serves at least one role of the routing table."""
+    from .dispatch import consumer_enabled, routing_table
+
+    return any(consumer_enabled(role) for role in routing_table().roles)
+
+
+def start_up_work() -> list[StartUp]:
+    """The start-up work (``events.runtime.START_UP``) of the roles this process serves."""
     from .dispatch import consumer_enabled
 
-    pending = [work for work in START_UP if consumer_enabled(work.role)]
+    return [work for work in START_UP if consumer_enabled(work.role)]
+
+
+def run_start_hooks(*, attempts: int = 60, delay: float = 5.0) -> None:
+    """Run ``start_up_work()``, retrying failures (the sidecar may come up after the app)."""
+    pending = start_up_work()
     for _ in range(attempts):
         for work in list(pending):
             try:
@@ -134,11 +147,12 @@ class BackgroundWorker:
         connections.close_all()  # this thread's connections die with it
 
     def run_due_work(self, *, now: float | None = None) -> list[str]:
-        """Run each entry of the runtime's schedule that is due (never run, or its interval
-        passed since it last ran, on ``time.monotonic()``); returns the names run."""
+        """Run each entry of this process's schedule (``Runtime.server_schedule``) that is due
+        (never run, or its interval passed since it last ran, on ``time.monotonic()``);
+        returns the names run."""
         now = time.monotonic() if now is None else now
         ran = []
-        for entry in runtime().schedule:
+        for entry in runtime().server_schedule(serves_a_role=serves_a_role()):
             if now - self._last_run.get(entry.name, float("-inf")) < entry.seconds():
                 continue
             self._last_run[entry.name] = now
@@ -154,10 +168,14 @@ worker = BackgroundWorker()
 
 
 def start_background_worker() -> None:
-    """Called by the WSGI/ASGI entry points only (never by management commands or tests)."""
+    """Called by the WSGI/ASGI entry points only (never by management commands or tests):
+    the served roles' start-up work, and the worker thread where the mode gives it work."""
     if not settings.TIDELINE_BACKGROUND:
         return
-    threading.Thread(target=run_start_hooks, name="tideline-start-hooks", daemon=True).start()
-    if runtime().embedded_worker:
+    if start_up_work():
+        threading.Thread(target=run_start_hooks, name="tideline-start-hooks", daemon=True).start()
+    mode = runtime()
+    if mode.server_thread(serves_a_role=serves_a_role()):
         worker.start()
+    if mode.relay_thread:
         worker.kick()  # deliver what was written while no server ran (e.g. by seed_demo)

@@ -6,18 +6,22 @@ Two independent switches make the mode, and they combine freely:
   ``DaprStateStore``) or the database standing in for it (``InProcessTransport`` hands
   events to the dispatcher, ``DatabaseJobs`` keeps jobs as rows, ``DatabaseStateStore``).
 - ``CELERY_BROKER_URL`` picks who does the background work: Celery (after each commit a
-  worker is asked to relay; ``celery beat`` runs the schedule) or the embedded worker thread
-  of each server process (kicked after each commit; the holder of the scheduler lock runs the
-  schedule, see ``events.background``).
+  worker is asked to relay; ``celery beat`` runs the shared schedule) or the embedded worker
+  thread of each server process (kicked after each commit; the holder of the scheduler lock
+  runs the schedule, see ``events.background``).
 
 So there are four modes: the embedded default, Celery, Dapr (the worker thread publishes to
 the sidecar) and Dapr with Celery. ``runtime()`` is the only place that reads the two
 switches; ``get_transport()``, ``jobs_client()``, ``state_store()`` and ``request_relay()``
 are one-line delegates to it.
 
-``SCHEDULE`` is the one table of periodic work: ``celery beat`` (``todo_project/celery.py``)
-and the embedded scheduler both run ``runtime().schedule``, so they cannot drift.
-``START_UP`` is the work a server process does once at start for the roles it serves.
+``SCHEDULE`` is the one table of periodic work. An entry is *role-bound* when what it does
+depends on the roles the process serves (``EVENT_CONSUMERS``): it runs the handlers of those
+roles, which under Dapr call their own app's sidecar. Role-bound entries run only in server
+processes serving a role, in every mode (``Runtime.server_schedule``); the other entries are
+shared: ``celery beat`` (``todo_project/celery.py``, ``Runtime.beat_schedule``) runs them
+with a broker, the embedded scheduler without one. ``START_UP`` is the work a server process
+does once at start for the roles it serves, in every mode.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class Periodic:
     every: float | str
     purpose: str
     without_dapr: bool = False  # upkeep of a database stand-in for Dapr: not run with Dapr
+    role_bound: bool = False  # runs the served roles' handlers: only where a role is served
 
     def seconds(self) -> float:
         return float(getattr(settings, self.every) if isinstance(self.every, str) else self.every)
@@ -83,6 +88,7 @@ SCHEDULE: tuple[Periodic, ...] = (
         every="RELAY_SWEEP_SECONDS",
         purpose="run again the due events a consumer of this process's roles failed;"
         " dead-letter those out of attempts",
+        role_bound=True,
     ),
     Periodic(
         "prune-outbox",
@@ -102,8 +108,10 @@ SCHEDULE: tuple[Periodic, ...] = (
         "fire-embedded-jobs",
         "events.jobs_client.fire_due_jobs",
         every=1,
-        purpose="call the handlers of due jobs (reminders, `check-due-tasks`)",
+        purpose="call the handlers of due jobs (reminders, `check-due-tasks`) of this"
+        " process's roles",
         without_dapr=True,
+        role_bound=True,
     ),
 )
 
@@ -144,20 +152,41 @@ class Runtime:
         return DaprStateStore() if self.dapr else DatabaseStateStore()
 
     @property
-    def embedded_worker(self) -> bool:
-        """Whether server processes run the worker thread (relay and, in one, the schedule)."""
+    def relay_thread(self) -> bool:
+        """Whether server processes relay in their worker thread (kicked after each commit)."""
         return not self.celery
 
     @property
     def schedule(self) -> tuple[Periodic, ...]:
-        """The periodic work of this mode, run by ``celery beat`` or the embedded scheduler."""
+        """The periodic work of this mode, wherever it runs."""
         return tuple(entry for entry in SCHEDULE if not (self.dapr and entry.without_dapr))
 
-    def periodic(self, name: str) -> Periodic:
-        for entry in self.schedule:
+    @property
+    def beat_schedule(self) -> tuple[Periodic, ...]:
+        """What ``celery beat`` runs: with a broker, the shared entries (beat and the Celery
+        workers serve no role); without one there is no beat."""
+        return tuple(entry for entry in self.schedule if self.celery and not entry.role_bound)
+
+    def server_schedule(self, *, serves_a_role: bool) -> tuple[Periodic, ...]:
+        """What the scheduler-lock holder of a server process runs: the role-bound entries
+        where it serves a role, and the shared ones unless ``celery beat`` runs them."""
+        return tuple(
+            entry
+            for entry in self.schedule
+            if (serves_a_role if entry.role_bound else not self.celery)
+        )
+
+    def server_thread(self, *, serves_a_role: bool) -> bool:
+        """Whether a server process starts its worker thread: to relay, or to run its
+        schedule (with a broker, only a process serving a role has one)."""
+        return self.relay_thread or bool(self.server_schedule(serves_a_role=serves_a_role))
+
+    def beat_entry(self, name: str) -> Periodic:
+        """The entry of ``beat_schedule`` named ``name`` (what a Celery worker runs)."""
+        for entry in self.beat_schedule:
             if entry.name == name:
                 return entry
-        raise LookupError(f"no periodic work named {name!r} in this mode's schedule")
+        raise LookupError(f"no periodic work named {name!r} in celery beat's schedule")
 
     def request_relay(self) -> None:
         """After commit: ask a worker to deliver now."""

@@ -14,6 +14,7 @@ def relay_outbox() -> int:
 
 @shared_task(ignore_result=True)
 def run_periodic(name: str) -> None:
-    """Run the periodic work ``name`` of ``events.runtime.SCHEDULE``: what celery beat sends,
-    one entry at its interval (``todo_project/celery.py``)."""
-    runtime().periodic(name).run()
+    """Run the periodic work ``name`` of celery beat's schedule (``Runtime.beat_schedule``,
+    sent by ``todo_project/celery.py`` at its interval); a role-bound entry is refused: it
+    runs in the processes serving its role."""
+    runtime().beat_entry(name).run()

@@ -1,7 +1,9 @@
 """The Celery app, used only when CELERY_BROKER_URL is set (see the README's processes).
 
-``celery beat`` runs the runtime's schedule (``events.runtime.SCHEDULE``), the same table the
-embedded scheduler runs without a broker: each entry is sent as ``events.tasks.run_periodic``.
+``celery beat`` runs the shared entries of the runtime's schedule (``events.runtime.SCHEDULE``,
+``Runtime.beat_schedule``), the same table the embedded scheduler runs without a broker: each
+entry is sent as ``events.tasks.run_periodic``. The role-bound entries (held consumer failures,
+embedded jobs) stay in the server processes serving their roles, whatever the mode.
 """
 
 import os
@@ -20,10 +22,10 @@ app.autodiscover_tasks()
 
 
 def beat_schedule() -> dict[str, dict]:
-    """``beat_schedule`` for the runtime's schedule: one entry per periodic work."""
+    """``beat_schedule`` for the runtime's beat schedule: one entry per shared periodic work."""
     return {
         entry.name: {"task": RUN_PERIODIC, "schedule": entry.seconds(), "args": (entry.name,)}
-        for entry in runtime().schedule
+        for entry in runtime().beat_schedule
     }
 
 

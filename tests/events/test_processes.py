@@ -67,12 +67,15 @@ def test_the_asgi_entry_point_starts_nothing_either():
     assert worker_threads() == []
 
 
-def test_a_broker_means_no_background_worker(settings, tmp_path, monkeypatch):
+def test_a_broker_means_no_background_worker_in_a_process_serving_no_role(
+    settings, tmp_path, monkeypatch
+):
     settings.VAR_DIR = tmp_path
     worker = BackgroundWorker()
     monkeypatch.setattr(background, "worker", worker)
     settings.TIDELINE_BACKGROUND = True
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/15"
+    settings.EVENT_CONSUMERS = ["none"]  # web: Celery relays, nothing role-bound to run
 
     start_background_worker()
 
