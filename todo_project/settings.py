@@ -43,6 +43,17 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 TIDELINE_BEHIND_TLS_PROXY = env.bool("TIDELINE_BEHIND_TLS_PROXY", default=False)
 if TIDELINE_BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Browsers reach the app over HTTPS behind that proxy: its cookies are never sent in clear.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = TIDELINE_BEHIND_TLS_PROXY
+# Redirect plain HTTP to HTTPS. daprd and the kubelet call the internal routes over plain HTTP
+# inside the pod (todo_project/hosts.py's INTERNAL_ROUTES): those are never redirected.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|dapr/subscribe)$", r"^(events|job)/"]
+# HSTS is sticky (browsers refuse plain HTTP to the host for that long, whatever the server
+# says later), so it is off until set: see the README's Production section.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
