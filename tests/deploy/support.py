@@ -10,6 +10,7 @@ Dapr and Strimzi CRDs and components-contrib's ``metadata.yaml`` files vendored 
 from __future__ import annotations
 
 import ast
+import base64
 import functools
 import json
 import subprocess
@@ -136,8 +137,265 @@ def overlay_kustomizations(name: str) -> list[Path]:
 
 @functools.cache
 def built_overlay(name: str) -> tuple[Doc, ...]:
-    """The objects of an overlay's kustomizations, built once per session (copy to change)."""
-    return tuple(doc for folder in overlay_kustomizations(name) for doc in kustomize_build(folder))
+    """The objects of an overlay's kustomizations, assembled once per session (copy to change).
+
+    Assembled in Python (``assemble``), so that every check runs without kubectl; a test
+    compares the assembly with ``kubectl kustomize`` wherever kubectl exists.
+    """
+    return tuple(doc for folder in overlay_kustomizations(name) for doc in assemble(folder))
+
+
+# --- Assembling a kustomization in Python -----------------------------------------------
+# What ``kubectl kustomize`` does, for the fields this repository's kustomizations use and no
+# more: anything else raises AssemblyError rather than being ignored.
+
+
+class AssemblyError(Exception):
+    """A kustomization uses something ``assemble`` does not implement, or names nothing."""
+
+
+ASSEMBLED_FIELDS = {
+    "apiVersion",
+    "kind",
+    "namespace",
+    "labels",
+    "resources",
+    "secretGenerator",
+    "generatorOptions",
+    "patches",
+    "images",
+    "replicas",
+    "replacements",
+}
+#: Kinds without a namespace among those the repository declares (kustomize leaves them be).
+CLUSTER_SCOPED_KINDS = {"Namespace", "ClusterRole", "ClusterRoleBinding", "IngressClass"}
+REPLICATED_KINDS = {"Deployment", "StatefulSet", "ReplicaSet"}
+
+
+def kustomization_file(folder: Path) -> Path:
+    for name in ("kustomization.yaml", "kustomization.yml", "Kustomization"):
+        if (folder / name).is_file():
+            return folder / name
+    raise AssemblyError(f"{folder}: no kustomization")
+
+
+def assemble(folder: Path) -> list[Doc]:
+    """The objects ``kubectl kustomize folder`` builds, in kustomize's order of steps:
+    resources, generators, patches, then namespace, labels, replicas, images, replacements."""
+    path = kustomization_file(folder)
+    kustomization = load_documents(path)[0]
+    unhandled = set(kustomization) - ASSEMBLED_FIELDS
+    if unhandled or kustomization.get("kind", "Kustomization") != "Kustomization":
+        raise AssemblyError(f"{path}: cannot assemble {sorted(unhandled) or kustomization['kind']}")
+    docs: list[Doc] = []
+    for resource in kustomization.get("resources") or []:
+        target = (folder / resource).resolve()
+        if target.is_dir():
+            docs += assemble(target)
+        elif target.is_file():
+            docs += load_documents(target)
+        else:
+            raise AssemblyError(f"{path}: resource {resource!r} does not exist")
+    docs += _generated_secrets(kustomization, path)
+    for patch in kustomization.get("patches") or []:
+        _apply_patch(docs, patch, path)
+    if "namespace" in kustomization:
+        for doc in docs:
+            if doc.get("kind") not in CLUSTER_SCOPED_KINDS:
+                doc.setdefault("metadata", {})["namespace"] = kustomization["namespace"]
+    for entry in kustomization.get("labels") or []:
+        _add_labels(docs, entry, path)
+    for entry in kustomization.get("replicas") or []:
+        _set_replicas(docs, entry, path)
+    for entry in kustomization.get("images") or []:
+        _set_image(docs, entry, path)
+    for entry in kustomization.get("replacements") or []:
+        _replace(docs, entry, path)
+    return docs
+
+
+def _check_keys(entry: Doc, allowed: set[str], where: str) -> None:
+    if set(entry) - allowed:
+        raise AssemblyError(f"{where}: cannot assemble {sorted(set(entry) - allowed)}")
+
+
+def _generated_secrets(kustomization: Doc, path: Path) -> list[Doc]:
+    generators = kustomization.get("secretGenerator") or []
+    options = kustomization.get("generatorOptions") or {}
+    _check_keys(options, {"disableNameSuffixHash"}, f"{path}: generatorOptions")
+    if generators and not options.get("disableNameSuffixHash"):
+        raise AssemblyError(f"{path}: cannot assemble hashed generator names")
+    secrets = []
+    for generator in generators:
+        _check_keys(generator, {"name", "literals", "type"}, f"{path}: secretGenerator")
+        data = {}
+        for literal in generator.get("literals") or []:
+            key, _, value = literal.partition("=")
+            data[key] = base64.b64encode(value.encode()).decode()
+        secrets.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": generator["name"]},
+                "type": generator.get("type", "Opaque"),
+                "data": data,
+            }
+        )
+    return secrets
+
+
+def _targets(docs: list[Doc], selector: Doc, where: str) -> list[Doc]:
+    _check_keys(selector, {"kind", "name", "labelSelector"}, where)
+    wanted_labels = dict(
+        pair.split("=", 1)
+        for pair in filter(None, (selector.get("labelSelector") or "").split(","))
+    )
+    targets = [
+        doc
+        for doc in docs
+        if selector.get("kind") in (None, doc.get("kind"))
+        and selector.get("name") in (None, name_of(doc))
+        and wanted_labels.items() <= ((doc.get("metadata") or {}).get("labels") or {}).items()
+    ]
+    if not targets:
+        raise AssemblyError(f"{where}: {selector} selects nothing")
+    return targets
+
+
+def _apply_patch(docs: list[Doc], entry: Doc, path: Path) -> None:
+    _check_keys(entry, {"target", "patch"}, f"{path}: patches")
+    patch = yaml.safe_load(entry["patch"])
+    if isinstance(patch, list):  # JSON 6902
+        for doc in _targets(docs, entry["target"], f"{path}: patch target"):
+            for operation in patch:
+                _json_patch(doc, operation, f"{path}: patch of {ref(doc)}")
+        return
+    selector = entry.get("target") or {"kind": patch["kind"], "name": name_of(patch)}
+    for doc in _targets(docs, selector, f"{path}: patch target"):
+        _merge(doc, {k: v for k, v in patch.items() if k not in ("apiVersion", "kind")}, path)
+
+
+def _merge(doc: Doc, patch: Doc, path: Path) -> None:
+    """A strategic-merge patch of maps only (null deletes); lists would need merge keys."""
+    for key, value in patch.items():
+        if isinstance(value, list):
+            raise AssemblyError(f"{path}: cannot assemble a strategic-merge patch of a list")
+        if value is None:
+            doc.pop(key, None)
+        elif isinstance(value, dict):
+            _merge(doc.setdefault(key, {}), value, path)
+        else:
+            doc[key] = value
+
+
+def _json_patch(doc: Doc, operation: Doc, where: str) -> None:
+    op = operation.get("op")
+    if op not in ("add", "replace", "remove"):
+        raise AssemblyError(f"{where}: cannot assemble op {op!r}")
+    *parents, last = [
+        part.replace("~1", "/").replace("~0", "~") for part in operation["path"].split("/")[1:]
+    ]
+    node: Any = doc
+    try:
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        if isinstance(node, list):
+            if op == "add":
+                node.insert(len(node) if last == "-" else int(last), operation["value"])
+            elif op == "replace":
+                node[int(last)] = operation["value"]
+            else:
+                del node[int(last)]
+        elif op == "add":
+            node[last] = operation["value"]
+        elif op == "replace":
+            if last not in node:
+                raise KeyError(last)
+            node[last] = operation["value"]
+        else:
+            del node[last]
+    except (KeyError, IndexError, ValueError, TypeError) as exc:
+        raise AssemblyError(f"{where}: {op} {operation['path']}: no such member ({exc})") from None
+
+
+def _templates(doc: Doc) -> list[Doc]:
+    """The pod templates of a workload (CronJob: its job's)."""
+    spec = doc.get("spec") or {}
+    if doc.get("kind") == "CronJob":
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    return [spec["template"]] if doc.get("kind") in WORKLOAD_KINDS and "template" in spec else []
+
+
+def _add_labels(docs: list[Doc], entry: Doc, path: Path) -> None:
+    _check_keys(entry, {"pairs", "includeTemplates"}, f"{path}: labels")
+    for doc in docs:
+        metadatas = [doc.setdefault("metadata", {})]
+        if entry.get("includeTemplates"):
+            metadatas += [template.setdefault("metadata", {}) for template in _templates(doc)]
+        for metadata in metadatas:
+            metadata["labels"] = {**(metadata.get("labels") or {}), **entry["pairs"]}
+
+
+def _set_replicas(docs: list[Doc], entry: Doc, path: Path) -> None:
+    _check_keys(entry, {"name", "count"}, f"{path}: replicas")
+    targets = [d for d in docs if d.get("kind") in REPLICATED_KINDS and name_of(d) == entry["name"]]
+    if not targets:
+        raise AssemblyError(f"{path}: replicas: no workload {entry['name']!r}")
+    for doc in targets:
+        doc["spec"]["replicas"] = entry["count"]
+
+
+def _set_image(docs: list[Doc], entry: Doc, path: Path) -> None:
+    _check_keys(entry, {"name", "newName", "newTag"}, f"{path}: images")
+    for doc in docs:
+        for template in _templates(doc):
+            spec = template.get("spec") or {}
+            for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+                name, _, tag = container.get("image", "").partition(":")
+                if name == entry["name"]:
+                    container["image"] = (
+                        f"{entry.get('newName', name)}:{entry.get('newTag', tag or 'latest')}"
+                    )
+
+
+def _field(doc: Doc, field_path: str) -> tuple[Any, str]:
+    """The parent node of a kustomize field path (``a.b.[name=x].c``) and its last part."""
+    *parents, last = field_path.split(".")
+    node: Any = doc
+    for part in parents:
+        if part.startswith("[") and "=" in part:
+            key, _, value = part[1:-1].partition("=")
+            node = next(item for item in node if str(item.get(key)) == value)
+        else:
+            node = node[part]
+    return node, last
+
+
+def _replace(docs: list[Doc], entry: Doc, path: Path) -> None:
+    where = f"{path}: replacements"
+    _check_keys(entry, {"source", "targets"}, where)
+    source = entry["source"]
+    _check_keys(source, {"kind", "name", "fieldPath", "options"}, where)
+    options = source.get("options") or {}
+    _check_keys(options, {"delimiter", "index"}, where)
+    (document,) = _targets(docs, {"kind": source["kind"], "name": source["name"]}, where)
+    parent, last = _field(document, source["fieldPath"])
+    value = str(parent[last])
+    if "delimiter" in options:
+        value = value.split(options["delimiter"])[options.get("index", 0)]
+    for target in entry["targets"]:
+        _check_keys(target, {"select", "fieldPaths", "options"}, where)
+        target_options = target.get("options") or {}
+        _check_keys(target_options, {"delimiter", "index"}, where)
+        for doc in _targets(docs, target["select"], where):
+            for field_path in target["fieldPaths"]:
+                parent, last = _field(doc, field_path)
+                if "delimiter" in target_options:
+                    parts = str(parent[last]).split(target_options["delimiter"])
+                    parts[target_options.get("index", 0)] = value
+                    parent[last] = target_options["delimiter"].join(parts)
+                else:
+                    parent[last] = value
 
 
 def secret_templates(name: str) -> list[Doc]:
@@ -650,10 +908,7 @@ def component_name_problems(docs: Iterable[Doc], defaults: dict[str, str]) -> li
 def kafka_topic_problems(docs: Iterable[Doc], topics: Iterable[str], dead_letter: str) -> list[str]:
     """Every topic the code uses has a KafkaTopic; Strimzi objects name an existing Kafka."""
     docs = list(docs)
-    declared = {
-        (doc.get("spec") or {}).get("topicName") or name_of(doc)
-        for doc in of_kind(docs, "KafkaTopic", "kafka.strimzi.io")
-    }
+    declared = kafka_topics(docs)
     problems = [
         f"no KafkaTopic for topic {topic!r}"
         for topic in sorted(set(topics))
@@ -849,60 +1104,282 @@ def declared_subscriptions(docs: Iterable[Doc]) -> list[Doc]:
     return of_kind(docs, "Subscription", "dapr.io")
 
 
-def _canonical_subscription(entry: Doc) -> str:
-    """A subscription's delivery-relevant fields, the same for /dapr/subscribe and a CRD."""
-    routes = entry.get("routes") or ({"default": entry["route"]} if entry.get("route") else {})
-    return json.dumps(
-        {
-            "pubsubname": entry.get("pubsubname"),
-            "topic": entry.get("topic"),
-            "routes": {"rules": routes.get("rules") or [], "default": routes.get("default")},
-            "deadLetterTopic": entry.get("deadLetterTopic"),
-        },
-        sort_keys=True,
+#: ``programmatic(roles, environment)``: what ``GET /dapr/subscribe`` answers for a process
+#: serving ``roles`` with an app's manifest ``environment``.
+Programmatic = Callable[[list[str], dict[str, str | None]], list[Doc]]
+
+
+def app_roles(environment: dict[str, str | None]) -> list[str]:
+    return [role.strip() for role in (environment.get("EVENT_CONSUMERS") or "all").split(",")]
+
+
+def app_subscriptions(
+    docs: Iterable[Doc], programmatic: Programmatic
+) -> list[tuple[str, str, dict[str, str | None], list[Doc]]]:
+    """(where, app id, environment, its /dapr/subscribe entries) of every Dapr app."""
+    return [
+        (where, app_id, environment, programmatic(app_roles(environment), environment))
+        for where, app_id, environment in dapr_apps(docs)
+    ]
+
+
+def kafka_topics(docs: Iterable[Doc]) -> set[str]:
+    return {
+        (doc.get("spec") or {}).get("topicName") or name_of(doc)
+        for doc in of_kind(docs, "KafkaTopic", "kafka.strimzi.io")
+    }
+
+
+def subscribe_problems(
+    docs: Iterable[Doc], programmatic: Programmatic, defaults: dict[str, str], dead_letter: str
+) -> list[str]:
+    """Each app's ``/dapr/subscribe`` (its subscriptions: there are no Subscription objects)
+    names only KafkaTopics, the pubsub Component the app uses (DAPR_PUBSUB_NAME) scoped to its
+    app id, and the dead-letter topic."""
+    docs = list(docs)
+    topics = kafka_topics(docs)
+    components = {name_of(doc): doc for doc in of_kind(docs, "Component", "dapr.io")}
+    problems = []
+    for where, app_id, environment, entries in app_subscriptions(docs, programmatic):
+        pubsub = environment.get("DAPR_PUBSUB_NAME") or defaults["DAPR_PUBSUB_NAME"]
+        for entry in entries:
+            said = f"{where}: /dapr/subscribe topic {entry.get('topic')!r}"
+            if entry.get("topic") not in topics:
+                problems.append(f"{said} has no KafkaTopic")
+            if entry.get("pubsubname") != pubsub:
+                problems.append(f"{said} names pubsub {entry.get('pubsubname')!r}, not {pubsub!r}")
+            scopes = (components.get(entry.get("pubsubname")) or {}).get("scopes")
+            if entry.get("pubsubname") not in components or (scopes and app_id not in scopes):
+                problems.append(
+                    f"{said}: pubsub {entry.get('pubsubname')!r} is no Component "
+                    f"scoped to {app_id!r}"
+                )
+            if entry.get("deadLetterTopic") != dead_letter:
+                problems.append(
+                    f"{said} dead-letters to {entry.get('deadLetterTopic')!r}, not {dead_letter!r}"
+                )
+    return problems
+
+
+def autoscaled_replica_problems(docs: Iterable[Doc]) -> list[str]:
+    """A workload an HPA scales sets no ``spec.replicas``: each apply would reset the HPA's
+    count to it (Kubernetes' HPA docs: remove spec.replicas from the manifest)."""
+    docs = list(docs)
+    problems = []
+    for hpa in of_kind(docs, "HorizontalPodAutoscaler"):
+        target = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+        for doc in docs:
+            targeted = (doc.get("kind"), name_of(doc)) == (target.get("kind"), target.get("name"))
+            if targeted and "replicas" in (doc.get("spec") or {}):
+                problems.append(f"{ref(doc)}: sets spec.replicas, which {ref(hpa)} owns")
+    return problems
+
+
+# --- Kafka ACLs -------------------------------------------------------------------------
+
+
+def _acl_allows(acls: list[Doc], resource_type: str, name: str, operation: str) -> bool:
+    """Whether an allow rule grants ``operation`` (or All) on the topic or group ``name``.
+
+    Read, Write, Delete and Alter imply Describe in Kafka, so Describe is granted by them.
+    """
+    implied = {"All", operation} | (
+        {"Read", "Write", "Delete", "Alter"} if operation == "Describe" else set()
+    )
+    for acl in acls:
+        resource = acl.get("resource") or {}
+        if acl.get("type", "allow") != "allow" or resource.get("type") != resource_type:
+            continue
+        pattern = resource.get("name", "")
+        matches = (
+            name.startswith(pattern)
+            if resource.get("patternType") == "prefix"
+            else pattern in ("*", name)
+        )
+        operations = set(acl.get("operations") or []) | {acl.get("operation")}
+        if matches and operations & implied:
+            return True
+    return False
+
+
+def kafka_acl_problems(
+    docs: Iterable[Doc],
+    programmatic: Programmatic,
+    defaults: dict[str, str],
+    published: Iterable[str],
+    dead_letter: str,
+) -> list[str]:
+    """The KafkaUser of each pubsub.kafka Component (its saslUsername) may do what the apps do.
+
+    Every app relays the shared outbox, so the user writes every topic in ``published`` and,
+    as the sidecars dead-letter, ``dead_letter``; an app that subscribes reads each of its
+    topics and its consumer group (the Component's consumerGroup, ``{appID}`` standing for the
+    app id). Describe, which Kafka's clients need too, comes with Read and Write.
+    """
+    docs = list(docs)
+    users = {name_of(doc): doc for doc in of_kind(docs, "KafkaUser", "kafka.strimzi.io")}
+    subscriptions = app_subscriptions(docs, programmatic)
+    problems = []
+    for component in of_kind(docs, "Component", "dapr.io"):
+        spec = component.get("spec") or {}
+        if spec.get("type") != "pubsub.kafka":
+            continue
+        values = {i.get("name"): str(i.get("value", "")) for i in spec.get("metadata") or []}
+        user = users.get(values.get("saslUsername", ""))
+        if user is None:
+            problems.append(f"{ref(component)}: saslUsername names no KafkaUser")
+            continue
+        acls = ((user.get("spec") or {}).get("authorization") or {}).get("acls") or []
+        needs = [("topic", topic, "Write") for topic in sorted({*published, dead_letter})]
+        for _, app_id, environment, entries in subscriptions:
+            used = environment.get("DAPR_PUBSUB_NAME") or defaults["DAPR_PUBSUB_NAME"]
+            topics = sorted(
+                {e["topic"] for e in entries if e.get("pubsubname") == name_of(component)}
+            )
+            if used != name_of(component) or not topics:
+                continue
+            group = values.get("consumerGroup", "").replace("{appID}", app_id)
+            needs += [("group", group, "Read"), *(("topic", t, "Read") for t in topics)]
+        for resource_type, name, operation in dict.fromkeys(needs):
+            for wanted in (operation, "Describe"):
+                if not _acl_allows(acls, resource_type, name, wanted):
+                    problems.append(
+                        f"{ref(user)}: no ACL allows {wanted} on {resource_type} {name!r}"
+                    )
+    return problems
+
+
+# --- NetworkPolicies --------------------------------------------------------------------
+
+#: The Dapr control plane's pod ports a sidecar dials: Sentry, Placement, Scheduler, operator.
+DAPR_CONTROL_PLANE_PORTS = (50001, 50005, 50006, 6500)
+POSTGRESQL_PORT = 5432
+DNS_PORT = 53
+
+
+def _selects(selector: Doc, labels: dict[str, str]) -> bool:
+    """Whether a label selector (matchLabels, matchExpressions) selects ``labels``."""
+    if not (selector.get("matchLabels") or {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator, values = expression["key"], expression["operator"], expression.get("values")
+        present = key in labels
+        if not {
+            "In": present and labels.get(key) in (values or []),
+            "NotIn": not present or labels.get(key) not in (values or []),
+            "Exists": present,
+            "DoesNotExist": not present,
+        }[operator]:
+            return False
+    return True
+
+
+def _allowed_ports(policies: list[Doc], labels: dict[str, str], direction: str) -> list[Doc]:
+    """The rules of ``direction`` ("ingress"/"egress") of the policies selecting ``labels``."""
+    rules = []
+    for policy in policies:
+        spec = policy.get("spec") or {}
+        types = spec.get("policyTypes") or ["Ingress", *(["Egress"] if "egress" in spec else [])]
+        if direction.capitalize() in types and _selects(spec.get("podSelector") or {}, labels):
+            rules += spec.get(direction) or []
+    return rules
+
+
+def _rule_allows(rule: Doc, port: int | str, protocol: str) -> bool:
+    ports = rule.get("ports")
+    return not ports or any(
+        item.get("protocol", "TCP") == protocol and item.get("port") in (None, port)
+        for item in ports
     )
 
 
-def subscription_problems(
-    docs: Iterable[Doc], programmatic: Callable[[list[str], dict[str, str | None]], list[Doc]]
-) -> list[str]:
-    """Each app's declarative Subscriptions equal what its ``/dapr/subscribe`` answers.
-
-    ``programmatic(roles, environment)`` answers ``/dapr/subscribe`` for a process serving
-    ``roles`` with the app's manifest ``environment``. Without any declarative Subscription
-    there is nothing to compare: the programmatic ones are then all there is.
-    """
+def network_policy_problems(docs: Iterable[Doc]) -> list[str]:
+    """The NetworkPolicies let each Dapr-enabled pod reach DNS, PostgreSQL, the Kafka listener
+    of each pubsub.kafka Component's brokers and the Dapr control plane, and let the ingress
+    controller (a peer in another namespace) reach the port of each Ingress backend's pods."""
     docs = list(docs)
-    subscriptions = declared_subscriptions(docs)
-    if not subscriptions:
-        return []
+    policies = of_kind(docs, "NetworkPolicy")
+    kafka_ports = set()
+    for component in of_kind(docs, "Component", "dapr.io"):
+        if (component.get("spec") or {}).get("type") == "pubsub.kafka":
+            for item in component["spec"].get("metadata") or []:
+                if item.get("name") == "brokers":
+                    kafka_ports |= {
+                        int(broker.rpartition(":")[2]) for broker in str(item["value"]).split(",")
+                    }
+    needs = [
+        ("DNS", DNS_PORT, "UDP"),
+        ("PostgreSQL", POSTGRESQL_PORT, "TCP"),
+        *(("Kafka", port, "TCP") for port in sorted(kafka_ports)),
+        *(("the Dapr control plane", port, "TCP") for port in DAPR_CONTROL_PLANE_PORTS),
+    ]
     problems = []
-    for _, app_id, environment in dapr_apps(docs):
-        roles = (environment.get("EVENT_CONSUMERS") or "all").split(",")
-        expected = {_canonical_subscription(e) for e in programmatic(roles, environment)}
-        declared = {
-            _canonical_subscription(sub.get("spec") or {}): name_of(sub)
-            for sub in subscriptions
-            if not sub.get("scopes") or app_id in sub["scopes"]
+    for doc in docs:
+        if not dapr_enabled(doc):
+            continue
+        labels = (_templates(doc)[0].get("metadata") or {}).get("labels") or {}
+        rules = _allowed_ports(policies, labels, "egress")
+        for what, port, protocol in needs:
+            if not any(_rule_allows(rule, port, protocol) for rule in rules):
+                problems.append(f"{ref(doc)}: no NetworkPolicy lets it reach {what} on {port}")
+    services = {name_of(doc): doc for doc in of_kind(docs, "Service")}
+    for ingress in of_kind(docs, "Ingress"):
+        for rule in (ingress.get("spec") or {}).get("rules") or []:
+            for path in (rule.get("http") or {}).get("paths") or []:
+                backend = (path.get("backend") or {}).get("service") or {}
+                problems += _ingress_backend_problems(
+                    ingress, backend, services.get(backend.get("name")), docs, policies
+                )
+    return problems
+
+
+def _ingress_backend_problems(
+    ingress: Doc, backend: Doc, service: Doc | None, docs: list[Doc], policies: list[Doc]
+) -> list[str]:
+    if service is None:
+        return [f"{ref(ingress)}: backend Service {backend.get('name')!r} does not exist"]
+    wanted = backend.get("port") or {}
+    spec = service.get("spec") or {}
+    port = next(
+        (
+            p
+            for p in spec.get("ports") or []
+            if wanted.get("name", p.get("port")) == p.get("name")
+            and wanted.get("number", p.get("port")) == p.get("port")
+        ),
+        None,
+    )
+    if port is None:
+        return [f"{ref(ingress)}: Service {name_of(service)!r} has no port {wanted}"]
+    problems = []
+    for doc in docs:
+        templates = _templates(doc)
+        labels = (templates[0].get("metadata") or {}).get("labels") or {} if templates else {}
+        if not templates or not _selects({"matchLabels": spec.get("selector") or {}}, labels):
+            continue
+        target = port.get("targetPort", port["port"])
+        numbers = {
+            c.get("name"): c.get("containerPort")
+            for container in (templates[0].get("spec") or {}).get("containers") or []
+            for c in container.get("ports") or []
         }
-        problems += [
-            f"app id {app_id!r}: /dapr/subscribe has {entry} but no Subscription does"
-            for entry in sorted(expected - set(declared))
+        number = numbers.get(target, target)
+        from_controller = [
+            rule
+            for rule in _allowed_ports(policies, labels, "ingress")
+            if any("namespaceSelector" in peer for peer in rule.get("from") or [])
+            and (_rule_allows(rule, number, "TCP") or _rule_allows(rule, target, "TCP"))
         ]
-        problems += [
-            f"app id {app_id!r}: Subscription/{declared[entry]} is not in /dapr/subscribe ({entry})"
-            for entry in sorted(set(declared) - expected)
-        ]
+        if not from_controller:
+            problems.append(
+                f"{ref(doc)}: no NetworkPolicy lets the ingress controller reach port {number}"
+            )
     return problems
 
 
 def role_problems(docs: Iterable[Doc], roles: Iterable[str]) -> list[str]:
     """Every role with consumers or job callbacks is served by some Dapr app (EVENT_CONSUMERS)."""
-    served = {
-        role.strip()
-        for _, _, environment in dapr_apps(docs)
-        for role in (environment.get("EVENT_CONSUMERS") or "all").split(",")
-    }
+    served = {role for _, _, environment in dapr_apps(docs) for role in app_roles(environment)}
     if "all" in served:
         return []
     return [f"no Dapr app serves the role {role!r}" for role in sorted(set(roles) - served)]
