@@ -8,8 +8,9 @@ class EventsConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
-        from .checks import check_routing_table
+        from .checks import check_app_token, check_routing_table
         from .runtime import check_runtime_tables
 
         checks.register(check_routing_table)
         checks.register(check_runtime_tables)
+        checks.register(check_app_token, deploy=True)

@@ -7,6 +7,7 @@ from collections import Counter
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error
+from django.core.exceptions import ImproperlyConfigured
 
 from .registry import EventType
 
@@ -142,3 +143,28 @@ def check_routing_table(app_configs=None, **kwargs) -> list[CheckMessage]:
                 )
             )
     return errors
+
+
+def check_app_token(app_configs=None, **kwargs) -> list[CheckMessage]:
+    """With Dapr and without ``DEBUG``, the sidecar's calls must carry a token, or anyone who
+    reaches the app could fire another user's reminder. A deployment check (``check
+    --deploy``), and the WSGI entry point refuses to serve (``refuse_to_serve_anonymous_
+    callbacks``): the processes that never serve callbacks (the migration Job) run without
+    the token."""
+    if settings.DAPR_ENABLED and not settings.DEBUG and not settings.APP_API_TOKEN:
+        return [
+            Error(
+                "DAPR_ENABLED is on without APP_API_TOKEN: anyone could call /events/* and "
+                "/job/* (e.g. fire another user's reminder).",
+                hint="Set APP_API_TOKEN to the sidecar's app token (dapr.io/app-token-secret).",
+                id="tideline.E012",
+            )
+        ]
+    return []
+
+
+def refuse_to_serve_anonymous_callbacks() -> None:
+    """Called by the WSGI entry point: a server with Dapr on, ``DEBUG`` off and no
+    ``APP_API_TOKEN`` does not start (tideline.E012)."""
+    for error in check_app_token():
+        raise ImproperlyConfigured(f"{error.id}: {error.msg} {error.hint}")

@@ -6,10 +6,10 @@ Paths are exact, without a trailing slash, because that is what daprd calls.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, connection
 from drf_spectacular.utils import extend_schema
 from rest_framework import authentication, exceptions, permissions
@@ -17,7 +17,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import dapr
-from .dispatch import DeliveryStatus, deliver, subscribed_topics
+from .cloudevents import load_json
+from .dispatch import DeliveryStatus, classify, deliver, subscribed_topics
+from .failures import FailureKind
 from .jobs import find_job_handler
 from .relay import configuration_error
 
@@ -25,11 +27,13 @@ logger = logging.getLogger(__name__)
 
 
 class DaprAppTokenAuthentication(authentication.BaseAuthentication):
-    """With APP_API_TOKEN set, every call must carry it in ``dapr-api-token`` (else 401)."""
+    """With APP_API_TOKEN set, every call must carry it in ``dapr-api-token``, compared in
+    constant time (else 401). Production must set it: ``check --deploy`` fails without
+    (tideline.E012)."""
 
     def authenticate(self, request):
         expected = settings.APP_API_TOKEN
-        if not expected:
+        if not expected:  # only with DEBUG on in production: tideline.E012
             return None
         given = request.headers.get("dapr-api-token", "")
         if not hmac.compare_digest(given.encode(), expected.encode()):
@@ -44,6 +48,14 @@ class DaprCallbackView(APIView):
     authentication_classes = [DaprAppTokenAuthentication]
     permission_classes = [permissions.AllowAny]
     parser_classes: list = []  # the raw body is read as is: bad JSON must be a DROP, not a 400
+
+    def raw_body(self, request) -> bytes | None:
+        """The body, or None when it is over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (Django would
+        answer an HTML 400, which daprd redelivers)."""
+        try:
+            return request.body
+        except RequestDataTooBig:
+            return None
 
 
 @extend_schema(exclude=True)
@@ -76,8 +88,12 @@ class TopicEventView(DaprCallbackView):
         if topic not in subscribed_topics():
             logger.warning("event for a topic this process does not serve topic=%s", topic)
             return Response({"status": DeliveryStatus.DROP})
+        body = self.raw_body(request)
+        if body is None:
+            logger.warning("event dropped topic=%s reason=body over the size limit", topic)
+            return Response({"status": DeliveryStatus.DROP})
         try:
-            status = deliver(topic, request.body)
+            status = deliver(topic, body)
         except DatabaseError as exc:  # e.g. the database is unavailable
             logger.warning("event delivery failed, retry topic=%s error=%s", topic, exc)
             status = DeliveryStatus.RETRY
@@ -86,19 +102,42 @@ class TopicEventView(DaprCallbackView):
 
 @extend_schema(exclude=True)
 class JobCallbackView(DaprCallbackView):
-    """``POST /job/<name>``: a Dapr job is due; the body is the job's ``data``."""
+    """``POST /job/<name>``: a Dapr job is due; the body is the job's ``data``.
+
+    2xx and 404 are final for daprd; anything else is retried (3 times by default). So a
+    trigger that can never run (a body too big, not JSON, or a handler's permanent failure) is
+    answered 200 and logged; only a transient failure (the database, the sidecar) is a 500.
+    """
 
     def post(self, request, name: str):
         handler = find_job_handler(name)
         if handler is None:
             return Response({"detail": f"No job named {name!r}."}, status=404)
+        body = self.raw_body(request)
         try:
-            data = json.loads(request.body or b"{}")
-        except ValueError:
-            data = {}
+            if body is None:
+                raise ValueError("body over the size limit")
+            data = load_json(body or b"{}")
+        except ValueError as exc:  # UnicodeDecodeError included
+            logger.warning(
+                "job trigger with an unreadable body ignored name=%s reason=%s", name, exc
+            )
+            return Response({"status": "DROPPED"})
         if not isinstance(data, dict):
             data = {"value": data}
-        handler(name, data)
+        try:
+            handler(name, data)
+        except Exception as exc:
+            if classify(exc) in (FailureKind.TRANSIENT, FailureKind.CONFIGURATION):
+                logger.warning("job failed, daprd retries it name=%s error=%s", name, exc)
+                return Response({"status": "RETRY"}, status=500)
+            if classify(exc) is FailureKind.PERMANENT:
+                logger.warning("job can never run, done name=%s reason=%s", name, exc)
+            else:
+                logger.exception(
+                    "job crashed, done (daprd's retries would crash too) name=%s", name
+                )
+            return Response({"status": "DROPPED"})
         return Response({"status": "SUCCESS"})
 
 

@@ -10,9 +10,9 @@ import logging
 
 from django.utils.dateparse import parse_datetime
 
-from events.cloudevents import CloudEvent
+from events.cloudevents import MAX_DATABASE_INT, CloudEvent
 from events.dapr import DaprError
-from events.dispatch import RetryLater, SidecarMisconfigured
+from events.dispatch import RetryLater, SidecarMisconfigured, Unprocessable
 from events.registry import EventType
 from events.transports import Answer, classify
 
@@ -40,8 +40,18 @@ def schedule_reminder_job(event: CloudEvent) -> None:
 
 
 def send_reminder_email(event: CloudEvent) -> None:
-    """Claim and send the delivery; a duplicate event loses the claim and sends nothing."""
-    remind_at = parse_datetime(str(event.data.get("remind_at", "")))
+    """Claim and send the delivery; a duplicate event loses the claim and sends nothing.
+
+    A ``remind_at`` that is no date-time (``2030-02-30``) can never match a delivery:
+    ``Unprocessable``, a dead letter at once.
+    """
+    text = str(event.data.get("remind_at", ""))
+    try:
+        remind_at = parse_datetime(text)
+    except ValueError as exc:
+        raise Unprocessable(f"remind_at {text!r} is not a date-time: {exc}") from exc
+    if remind_at is None:
+        raise Unprocessable(f"remind_at {text!r} is not a date-time")
     delivery = ReminderDelivery.objects.filter(
         task_id=event.data.get("task_id"), remind_at=remind_at
     ).first()
@@ -52,6 +62,10 @@ def send_reminder_email(event: CloudEvent) -> None:
 
 
 def reminder_job(name: str, data: dict) -> None:
+    """A task id that no database id can be is ``Unprocessable``: the trigger is done."""
+    task_id = data.get("task_id")
+    if isinstance(task_id, int) and not -MAX_DATABASE_INT - 1 <= task_id <= MAX_DATABASE_INT:
+        raise Unprocessable(f"task_id {task_id} is out of the range of a database id")
     services.reminder_job_fired(data)
 
 

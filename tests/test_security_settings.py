@@ -42,6 +42,7 @@ def deploy_warnings(tmp_path: Path, **overrides: str) -> list[str]:
         "DJANGO_SETTINGS_MODULE": "todo_project.settings",
         **yaml.safe_load(CONFIGMAP.read_text())["data"],
         "SECRET_KEY": get_random_secret_key(),  # 50 characters
+        "APP_API_TOKEN": get_random_secret_key(),  # from a Secret, as the pods get it
         "TIDELINE_VAR_DIR": str(tmp_path / "var"),
         **overrides,
     }
@@ -78,6 +79,11 @@ def test_with_hsts_enabled_check_deploy_reports_nothing(tmp_path):
 )
 def test_a_weaker_environment_is_reported(tmp_path, broken, reported):
     assert deploy_warnings(tmp_path, **{**HSTS_ON, **broken}) == reported
+
+
+def test_dapr_without_an_app_token_fails_check_deploy(tmp_path):
+    with pytest.raises(AssertionError, match=r"tideline\.E012"):
+        deploy_warnings(tmp_path, **HSTS_ON, APP_API_TOKEN="")
 
 
 def redirect_of(path: str, **headers: str) -> str | None:

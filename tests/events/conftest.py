@@ -62,6 +62,14 @@ def events_world(settings, monkeypatch):
 
 
 @pytest.fixture
+def dapr_callbacks(events_world):
+    """The sidecar's routes served (``DAPR_ENABLED``) with no token required, for tests that
+    call them themselves instead of through a stand-in sidecar."""
+    events_world.DAPR_ENABLED = True
+    return events_world
+
+
+@pytest.fixture
 def fake_dapr(events_world) -> Iterator[FakeDaprSidecar]:
     """A stand-in sidecar on a free loopback port, for publishing and state (no app)."""
     sidecar = start_sidecar(events_world)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from events import views
 from events.cloudevents import build_envelope
 from events.models import OutboxEvent
 from tests.factories import make_task
@@ -35,8 +36,10 @@ MIDDLEWARE = "todo_project.hosts.InternalHostsMiddleware"
 
 
 @pytest.fixture(autouse=True)
-def production_hosts(settings):
+def production_hosts(settings, monkeypatch):
     settings.ALLOWED_HOSTS = [PUBLIC_HOST]
+    settings.DAPR_ENABLED = True  # the sidecar's routes exist only with Dapr
+    monkeypatch.setattr(views, "sidecar_unready", lambda: "")  # /readyz: no sidecar here
     settings.APP_API_TOKEN = APP_TOKEN
 
 

@@ -93,6 +93,7 @@ def test_emit_writes_the_tables_topics_with_their_configured_names(alice, settin
     ],
 )
 def test_dapr_subscribe_lists_the_topics_of_the_roles_served(client, settings, roles, topics):
+    settings.DAPR_ENABLED = True  # without Dapr the route does not exist
     settings.EVENT_CONSUMERS = roles
 
     response = client.get("/dapr/subscribe")

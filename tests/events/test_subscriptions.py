@@ -31,7 +31,7 @@ def envelope(alice, live_server):
 # --- discovery -------------------------------------------------------------------------
 
 
-def test_subscribe_lists_one_entry_per_topic(live_server, consumer, monkeypatch):
+def test_subscribe_lists_one_entry_per_topic(live_server, consumer, monkeypatch, dapr_callbacks):
     second = Consumer(
         name=f"{TEST_CONSUMER}.second",
         handler=lambda event: None,
@@ -57,7 +57,9 @@ def test_the_sidecar_discovers_the_routes(sidecar, consumer):
     assert subs["task-events"]["routes"]["default"] == "/events/task-events"
 
 
-def test_event_consumers_limits_the_topics(live_server, consumer, settings, monkeypatch):
+def test_event_consumers_limits_the_topics(
+    live_server, consumer, settings, monkeypatch, dapr_callbacks
+):
     live_view = Consumer(
         name="live-view.refresh",
         handler=lambda event: None,
@@ -82,7 +84,9 @@ def test_event_consumers_limits_the_topics(live_server, consumer, settings, monk
     assert topics() == []
 
 
-def test_a_topic_this_process_does_not_serve_is_dropped(live_server, consumer, envelope):
+def test_a_topic_this_process_does_not_serve_is_dropped(
+    live_server, consumer, envelope, dapr_callbacks
+):
     response = requests.post(
         f"{live_server.url}/events/task-updates", data=json.dumps(envelope), headers=CE, timeout=5
     )
@@ -107,7 +111,7 @@ def test_a_valid_event_is_handled_once_and_answered_success(sidecar, consumer, e
     assert sidecar.deliveries[-1].http_status == 200
 
 
-def test_plain_json_is_accepted_too(live_server, consumer, envelope):
+def test_plain_json_is_accepted_too(live_server, consumer, envelope, dapr_callbacks):
     response = requests.post(
         f"{live_server.url}/events/task-events",
         data=json.dumps(envelope),
@@ -219,7 +223,7 @@ def test_a_malformed_event_is_dropped_with_no_effect(sidecar, consumer, envelope
     assert [p.topic for p in dead] == ["tideline-dead-letter"] * len(MALFORMED)
 
 
-def test_a_body_that_is_not_a_cloudevent_is_dropped(live_server, consumer):
+def test_a_body_that_is_not_a_cloudevent_is_dropped(live_server, consumer, dapr_callbacks):
     bodies = {
         "bad-json": b"{not json",
         "empty": b"",

@@ -314,8 +314,9 @@ def test_a_poison_event_never_holds_back_the_others_and_is_dead_lettered_after_t
         "source": "web",
         "type": "com.tideline.reminder.due.v1",
         "datacontenttype": "application/json",
-        # A well-formed event its handler fails on every time: there is no 30 February.
-        "data": {"task_id": 987654, "user_id": 1, "remind_at": "2030-02-30T09:00:00Z"},
+        # A well-formed event its handler fails on every time with a database error, which is
+        # retried (not Unprocessable): PostgreSQL refuses a UTC offset of 16 h or more.
+        "data": {"task_id": 987654, "user_id": 1, "remind_at": "2030-02-28T09:00:00+16:00"},
     }
     published = requests.post(
         f"{topology.web.sidecar.url}/v1.0/publish/{PUBSUB}/task-reminders",
