@@ -18,7 +18,14 @@ from dateutil import rrule as du
 
 from todo_project.timezones import from_local_naive, localize, to_local_naive
 
-from .rules import normalise_rule, parse_parts, validate_rule
+from .rules import (
+    EXPANSION_BUDGET,
+    SearchBudgetSpent,
+    normalise_rule,
+    parse_parts,
+    validate_rule,
+    with_budget,
+)
 
 
 @dataclass(frozen=True)
@@ -47,17 +54,29 @@ class ParsedRule:
         return rule.replace(until=until_local) if until_local else rule
 
 
-def iter_occurrences(rule: str, anchor: dt.datetime, tz_name: str) -> Iterator[dt.datetime]:
+class Occurrences(list):
+    """Occurrences in order; ``cut_off`` says the search budget ran out before the end."""
+
+    cut_off: bool = False
+
+
+def iter_occurrences(
+    rule: str, anchor: dt.datetime, tz_name: str, *, budget: int | None = None
+) -> Iterator[dt.datetime]:
     """Every occurrence of a series as naive local time; DTSTART always comes first.
 
     RFC 5545: DTSTART counts as the first occurrence even when the rule does not match it,
-    and COUNT includes it.
+    and COUNT includes it. With a ``budget``, raises ``SearchBudgetSpent`` once that many
+    candidate instants were examined.
     """
     parsed = ParsedRule.parse(rule)
     if parsed.until_utc and from_local_naive(anchor, tz_name) > parsed.until_utc:
         yield anchor
         return
-    series = itertools.chain([anchor], _after(parsed.rrule(anchor, tz_name), anchor))
+    expansion = parsed.rrule(anchor, tz_name)
+    if budget is not None:
+        expansion = with_budget(expansion, budget)
+    series = itertools.chain([anchor], _after(expansion, anchor))
     for emitted, occurrence in enumerate(series, start=1):
         yield occurrence
         if parsed.count is not None and emitted >= parsed.count:
@@ -107,20 +126,25 @@ def next_after_completion(
 
 def upcoming(
     rule: str, anchor: dt.datetime, tz_name: str, *, start: dt.datetime, count: int
-) -> list[dt.datetime]:
-    """Up to ``count`` occurrences from ``start`` (inclusive), as aware local date-times."""
-    found = []
-    for occurrence in iter_occurrences(rule, anchor, tz_name):
-        if occurrence >= start:
-            found.append(from_local_naive(occurrence, tz_name))
-            if len(found) >= count:
-                break
+) -> Occurrences:
+    """Up to ``count`` occurrences from ``start`` (inclusive), as aware local date-times.
+
+    At most ``EXPANSION_BUDGET`` candidate instants are examined: a rule whose occurrences
+    are further apart than that gives fewer, with ``cut_off`` set.
+    """
+    found = Occurrences()
+    try:
+        for occurrence in iter_occurrences(rule, anchor, tz_name, budget=EXPANSION_BUDGET):
+            if occurrence >= start:
+                found.append(from_local_naive(occurrence, tz_name))
+                if len(found) >= count:
+                    break
+    except SearchBudgetSpent:
+        found.cut_off = True
     return found
 
 
-def recurrence_preview(
-    *, rule: str, start: dt.datetime, tz_name: str, count: int
-) -> list[dt.datetime]:
+def recurrence_preview(*, rule: str, start: dt.datetime, tz_name: str, count: int) -> Occurrences:
     """The first ``count`` occurrences of a rule not saved yet, starting at ``start`` (DTSTART).
 
     A naive ``start`` is wall-clock time in ``tz_name`` (a known zone); the occurrences are

@@ -1,8 +1,9 @@
 """Parsing and validating RFC 5545 RRULEs (python-dateutil does the expansion).
 
 A rule is checked part by part first, so every error names what is wrong, then handed to
-dateutil and searched for an occurrence within a bounded horizon, so validating any rule
-costs milliseconds, never the seconds an unbounded search for an impossible rule takes.
+dateutil and searched for an occurrence within a bounded horizon and a bounded number of
+candidate instants (``SearchBudget``), so validating any rule costs milliseconds, never the
+seconds an unbounded search for an impossible or very sparse rule takes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ MAX_COUNT = 10_000
 MAX_INTERVAL = 1_000
 #: How far ahead validation looks for a first occurrence (covers Feb 29 on a Monday: 28 y).
 SEARCH_HORIZON = dt.timedelta(days=366 * 30)
+#: Candidate instants validation may examine looking for a first occurrence (about 12 ms):
+#: the horizon's days of a DAILY or YEARLY rule with one time of day fit in it.
+VALIDATION_BUDGET = 12_000
+#: Candidate instants listing a series' occurrences may examine (about 0.25 s).
+EXPANSION_BUDGET = 200_000
 
 FREQUENCIES = ("MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -114,6 +120,10 @@ def _check_parts(parts: dict[str, str]) -> None:
                     )
                 if not 1 <= ordinal <= 53:
                     raise ValidationError(f"BYDAY position in '{item}' must be 1 to 53.")
+                if ordinal > 5 and (freq == "MONTHLY" or "BYMONTH" in parts):
+                    raise ValidationError(
+                        f"BYDAY position in '{item}' counts within a month: 1 to 5."
+                    )
     for name, (low, high, signed) in _INTEGER_LIST_RANGES.items():
         if name not in parts:
             continue
@@ -151,13 +161,56 @@ class _HorizonReached(Exception):
     """A bounded probe went past its horizon without finding an occurrence."""
 
 
+class SearchBudgetSpent(Exception):
+    """An expansion examined its budget of candidate instants; the rule needs more."""
+
+
+class SearchBudget:
+    """How many candidate instants an expansion may still examine.
+
+    dateutil scans a rule period by period (a year for YEARLY, a day or one step for
+    DAILY and finer) and tests every day of the period against each time of the rule, so a
+    period costs its days times its times, plus its BYSETPOS lookups. MINUTELY and HOURLY
+    also step through a day looking for an allowed hour: each new day they reach costs a
+    whole day of steps. ``spend`` raises ``SearchBudgetSpent`` before the period is scanned.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+        self._day: int | None = None
+
+    def charge(self, rule: du.rrule, day_ordinal: int, days: int) -> None:
+        freq, interval = rule._freq, rule._interval
+        cost = days * (_times_per_step(rule) + len(rule._bysetpos or ()))
+        if freq in _STEPS_PER_DAY and day_ordinal != self._day:
+            self._day = day_ordinal
+            cost += max(1, _STEPS_PER_DAY[freq] // interval)
+        self.left -= cost
+        if self.left < 0:
+            raise SearchBudgetSpent
+
+
+_STEPS_PER_DAY = {du.HOURLY: 24, du.MINUTELY: 24 * 60}
+
+
+def _times_per_step(rule: du.rrule) -> int:
+    """The times of day dateutil tries on each day of one period."""
+    if rule._freq == du.HOURLY:
+        return len(rule._byminute or (0,)) * len(rule._bysecond or (0,))
+    if rule._freq == du.MINUTELY:
+        return len(rule._bysecond or (0,))
+    return max(1, len(rule._timeset or ()))
+
+
 class _BoundedIterinfo(du._iterinfo):
-    """dateutil's calendar masks, plus a stop for a probe once it passes its horizon.
+    """dateutil's calendar masks, plus the stops of a bounded expansion.
 
     dateutil checks UNTIL only when the rule yields something, so a rule that never occurs
     is scanned up to the year 9999: seconds for DAILY and finer. dateutil rebuilds these
     masks for every new month it scans (every period for MONTHLY and YEARLY), so a probe
-    carrying ``_scan_horizon`` stops there. Other rules are expanded exactly as before.
+    carrying ``_scan_horizon`` stops there; and it asks them for every period's days, so
+    an rrule carrying ``_search_budget`` is charged for each period before it is scanned.
+    Other rules are expanded exactly as before.
     (No ``__slots__`` here: dateutil initialises the parent's slots by listing them.)
     """
 
@@ -167,8 +220,33 @@ class _BoundedIterinfo(du._iterinfo):
             raise _HorizonReached
         return super().rebuild(year, month)
 
+    def _charged(self, dayset):
+        budget = getattr(self.rrule, "_search_budget", None)
+        if budget is not None:
+            _, start, end = dayset
+            budget.charge(self.rrule, self.yearordinal + start, end - start)
+        return dayset
+
+    def ydayset(self, year, month, day):
+        return self._charged(super().ydayset(year, month, day))
+
+    def mdayset(self, year, month, day):
+        return self._charged(super().mdayset(year, month, day))
+
+    def wdayset(self, year, month, day):
+        return self._charged(super().wdayset(year, month, day))
+
+    def ddayset(self, year, month, day):
+        return self._charged(super().ddayset(year, month, day))
+
 
 du._iterinfo = _BoundedIterinfo
+
+
+def with_budget(rule: du.rrule, limit: int) -> du.rrule:
+    """``rule`` made to raise ``SearchBudgetSpent`` past ``limit`` candidate instants."""
+    rule._search_budget = SearchBudget(limit)
+    return rule
 
 
 def build_rrule(rule: str, dtstart: dt.datetime) -> du.rrule:
@@ -191,12 +269,18 @@ def validate_rule(text: str, *, dtstart: dt.datetime | None = None) -> str:
     # grows with a long INTERVAL (FREQ=YEARLY;INTERVAL=31 first recurs after 31 years).
     reach = search_horizon(parts)
     horizon = start + reach if _LATEST_START - start > reach else _LATEST_START
-    probe = parsed.replace(count=None, until=horizon)
+    probe = with_budget(parsed.replace(count=None, until=horizon), VALIDATION_BUDGET)
     probe._scan_horizon = (horizon.year, horizon.month)
     try:
         found = probe.after(start, inc=False)
     except _HorizonReached:
         found = None
+    except SearchBudgetSpent:
+        raise ValidationError(
+            "This rule needs too much searching to find its occurrences: no date is found "
+            f"within {VALIDATION_BUDGET:,} candidate date-times. Use a coarser FREQ (DAILY "
+            "rather than MINUTELY) or fewer BYxxx conditions."
+        ) from None
     except ValueError as exc:  # e.g. BYSECOND=60 with MINUTELY, found while expanding
         raise ValidationError(f"Invalid rule: {exc}.") from exc
     if found is None:

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from todo_project.timezones import from_local_naive, to_local_naive
 
-from .engine import next_after_completion, next_scheduled, upcoming
+from .engine import Occurrences, next_after_completion, next_scheduled, upcoming
 from .models import RecurrenceSeries
 from .rules import normalise_rule, parse_parts, preset_rule
 
@@ -124,11 +124,11 @@ def next_occurrence(task, *, completed_at: dt.datetime) -> dt.datetime | None:
     return from_local_naive(local, tz_name) if local else None
 
 
-def task_upcoming(task, *, count: int) -> list[dt.datetime]:
+def task_upcoming(task, *, count: int) -> Occurrences:
     """This instance's occurrence and the ones after it, as the series would schedule them."""
     rule = effective_rule(task)
     if not rule or task.due_date is None:
-        return []
+        return Occurrences()
     series = task.series
     if series is not None and series.anchor is not None:
         anchor, tz_name = series.anchor, series.timezone

@@ -14,12 +14,16 @@ from rest_framework.views import APIView
 
 from recurrence.describe import describe
 from recurrence.engine import recurrence_preview
-from recurrence.rules import normalise_rule
+from recurrence.rules import EXPANSION_BUDGET, normalise_rule
 
 from ..models import RecurrenceMode, validate_timezone
 from .serializers import LocalDateTimeField, StrictFieldsMixin
 
 MAX_PREVIEW = 50
+CUT_OFF_REASON = (
+    f"The list stops here: finding the next occurrence of this rule needs more than "
+    f"{EXPANSION_BUDGET:,} candidate date-times to be searched."
+)
 
 
 class OccurrenceCountSerializer(serializers.Serializer):
@@ -35,12 +39,23 @@ class WallClockDateTimeField(serializers.DateTimeField):
 
 
 class OccurrencesSerializer(serializers.Serializer):
+    """``occurrences`` is an ``Occurrences`` list: ``truncated`` says the search was cut off
+    (the series may go on) and ``truncated_reason`` why; both are false/empty otherwise."""
+
     rule = serializers.CharField()
     description = serializers.SerializerMethodField()
     occurrences = serializers.ListField(child=WallClockDateTimeField())
+    truncated = serializers.SerializerMethodField()
+    truncated_reason = serializers.SerializerMethodField()
 
     def get_description(self, obj) -> str:
         return describe(obj["rule"]) if obj["rule"] else ""
+
+    def get_truncated(self, obj) -> bool:
+        return obj["occurrences"].cut_off
+
+    def get_truncated_reason(self, obj) -> str:
+        return CUT_OFF_REASON if obj["occurrences"].cut_off else ""
 
 
 class PreviewSerializer(StrictFieldsMixin, serializers.Serializer):

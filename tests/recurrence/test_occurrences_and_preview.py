@@ -40,6 +40,8 @@ def test_occurrences_lists_this_instance_and_the_next_four_with_local_offsets(ap
             "1997-11-11T09:00:00-05:00",
             "1997-11-18T09:00:00-05:00",
         ],
+        "truncated": False,
+        "truncated_reason": "",
     }
 
 
@@ -82,7 +84,13 @@ def test_occurrences_count_out_of_range_is_a_400(api, weekly_task, count):
 def test_occurrences_of_a_task_that_does_not_repeat_are_empty(api, alice, make_task):
     task = make_task(alice, due_date=at("1997-09-02"))
 
-    assert occurrences(api, task.pk).json() == {"rule": "", "description": "", "occurrences": []}
+    assert occurrences(api, task.pk).json() == {
+        "rule": "",
+        "description": "",
+        "occurrences": [],
+        "truncated": False,
+        "truncated_reason": "",
+    }
 
 
 def test_bob_cannot_see_alices_occurrences(bob_api, weekly_task):
@@ -112,6 +120,8 @@ def test_preview_returns_rule_description_and_occurrences(api):
             "1997-11-03T09:00:00-05:00",
             "1997-11-07T09:00:00-05:00",
         ],
+        "truncated": False,
+        "truncated_reason": "",
     }
 
 

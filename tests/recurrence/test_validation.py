@@ -10,8 +10,9 @@ from tests.recurrence.helpers import NEW_YORK
 
 TASKS = "/api/tasks/"
 PREVIEW = "/api/recurrence/preview/"
-#: Validation searches a bounded horizon; an unbounded search for a rule that never occurs
-#: takes seconds, so a full second is far above what any validation may cost.
+#: Validation searches a bounded horizon and a bounded number of candidate date-times; an
+#: unbounded search for a rule that never occurs takes seconds (the minutely BYSETPOS rule:
+#: 54 s), so a full second is far above what any validation may cost.
 FAST = 1.0
 
 # (rule, a phrase of the reason)
@@ -28,11 +29,14 @@ INVALID_RULES = {
     "never-occurs": ("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "never produces an occurrence"),
     # dateutil checks UNTIL only on a match: unbounded, these scan to the year 9999.
     "never-occurs-daily": ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "never produces an occurrence"),
-    "never-occurs-minutely": (
-        "FREQ=MINUTELY;BYMONTH=4;BYMONTHDAY=31",
-        "never produces an occurrence",
+    # Searched until the budget of candidate date-times is spent, well before the horizon.
+    "never-occurs-minutely": ("FREQ=MINUTELY;BYMONTH=4;BYMONTHDAY=31", "too much searching"),
+    "never-occurs-setpos": ("FREQ=WEEKLY;BYDAY=MO;BYSETPOS=2", "too much searching"),
+    "minutely-setpos": ("FREQ=MINUTELY;BYSECOND=0;BYSETPOS=2", "too much searching"),
+    "minutely-leap-day-monday": (
+        "FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO;BYHOUR=9;BYMINUTE=0",
+        "too much searching",
     ),
-    "never-occurs-setpos": ("FREQ=WEEKLY;BYDAY=MO;BYSETPOS=2", "never produces an occurrence"),
     "never-occurs-interval": ("FREQ=DAILY;INTERVAL=7;BYDAY=TU", "never produces an occurrence"),
     "leap-second": ("FREQ=MINUTELY;BYSECOND=60", "second must be in 0..59"),
 }
