@@ -144,6 +144,10 @@ class Tag(models.Model):
         return self.name
 
 
+#: The longest description, checked in ``Task.clean`` (so the API, pages and admin agree).
+MAX_DESCRIPTION_LENGTH = 10_000
+
+
 #: Task fields kept by the system, never set by clients (read-only in the API and admin).
 TASK_SYSTEM_FIELDS = (
     "completed_at",
@@ -290,6 +294,11 @@ class Task(models.Model):
 
     def clean(self) -> None:
         errors = {}
+        if len(self.description) > MAX_DESCRIPTION_LENGTH:
+            errors["description"] = (
+                f"Keep the description to {MAX_DESCRIPTION_LENGTH} characters or fewer "
+                f"(it has {len(self.description)})."
+            )
         if self.category_id and self.category.user_id != self.user_id:
             errors["category"] = "Category not found."
         if self.remind_before is not None:

@@ -97,6 +97,14 @@ def user_timezone(user) -> zoneinfo.ZoneInfo:
     return zone_named(profile.timezone if profile else None) or timezone.get_default_timezone()
 
 
+def as_utc(value):
+    """An aware date-time in UTC, anything else unchanged: PostgreSQL refuses a UTC offset of
+    16 hours or more (``+16:00`` parses, then fails the query)."""
+    if isinstance(value, dt.datetime) and timezone.is_aware(value):
+        return value.astimezone(dt.UTC)
+    return value
+
+
 class DateOrDateTimeField(forms.CharField):
     """Accepts ``2026-12-01`` or an ISO 8601 date-time (naive = the user's time zone)."""
 
@@ -117,7 +125,7 @@ class DateOrDateTimeField(forms.CharField):
             )
         if not 1 < parsed.year < 9999:  # the bound is moved by up to a day and a zone
             raise ValidationError("Enter a date between the years 2 and 9998.", code="invalid")
-        return parsed
+        return as_utc(parsed)
 
 
 class StrictBooleanField(forms.NullBooleanField):
@@ -463,17 +471,25 @@ def task_cursor(task: Task) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _fits_bigint(value: object) -> bool:
+    return isinstance(value, int) and -(2**63) <= value < 2**63
+
+
 def _decode_cursor(cursor: str, sort_by: str) -> tuple[object, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value, last_id = json.loads(raw)
-        if not isinstance(last_id, int):
+        if not _fits_bigint(last_id):
             raise ValueError
         if sort_by in ("due_date", "created_at", "updated_at") and value is not None:
-            value = dt.datetime.fromisoformat(value)
-        elif not isinstance(value, {"priority": int, "title": str}.get(sort_by, object)):
+            value = as_utc(dt.datetime.fromisoformat(value))
+            if timezone.is_naive(value):
+                raise ValueError
+        elif sort_by == "priority" and not _fits_bigint(value):
             raise ValueError
-    except (ValueError, TypeError, json.JSONDecodeError):
+        elif sort_by == "title":
+            value.encode()  # a lone surrogate cannot be sent to the database
+    except (ValueError, TypeError, AttributeError, OverflowError, RecursionError):
         raise ValidationError({"after": "This is not a position in this list."}) from None
     return value, last_id
 

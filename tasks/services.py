@@ -20,6 +20,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Value
+from django.db.models.functions import Lower
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
@@ -139,6 +141,10 @@ def _check_tag_name(name: str, *, field: str) -> None:
         raise ValidationError({field: TAG_COMMA_MESSAGE})
 
 
+#: The most tags one task may have (each is a row to resolve and link).
+MAX_TAGS_PER_TASK = 50
+
+
 def _normalise_tag_names(names: Iterable[str]) -> list[str]:
     """Trim names and drop case-insensitive duplicates, keeping the first spelling."""
     seen: dict[str, str] = {}
@@ -150,27 +156,47 @@ def _normalise_tag_names(names: Iterable[str]) -> list[str]:
         if len(name) > 50:
             raise ValidationError({"tags": f"Tag '{name[:20]}…' is longer than 50 characters."})
         seen.setdefault(name.casefold(), name)
+        if len(seen) > MAX_TAGS_PER_TASK:
+            raise ValidationError({"tags": f"A task can have at most {MAX_TAGS_PER_TASK} tags."})
     return list(seen.values())
 
 
 @task_service
 def tags_resolve(*, user, names: Iterable[str]) -> list[Tag]:
-    """The user's tags with these names, creating the unknown ones (case-insensitive)."""
-    tags = []
-    for name in _normalise_tag_names(names):
-        tag = Tag.objects.filter(user=user, name__iexact=name).first()
-        if tag is None:
-            try:
-                with transaction.atomic():
-                    tag = Tag.objects.create(user=user, name=name)
-            except IntegrityError:  # created concurrently by another request
-                tag = Tag.objects.get(user=user, name__iexact=name)
-        tags.append(tag)
+    """The user's tags with these names, creating the unknown ones (case-insensitive).
+
+    A fixed number of queries whatever the number of names: one when all exist, three
+    when some are new (read, insert the missing ones, read again).
+    """
+    names = _normalise_tag_names(names)
+    if not names:
+        return []
+    # Lowered by the database on both sides, as the tag_name_unique_per_user index is.
+    named = Tag.objects.annotate(lowered=Lower("name")).filter(
+        user=user, lowered__in=[Lower(Value(name)) for name in names]
+    )
+    tags = list(named)
+    if len(tags) < len(names):
+        # A name the read missed, or one created concurrently since, conflicts on the
+        # unique index and is skipped; the second read finds every tag either way.
+        Tag.objects.bulk_create(
+            [Tag(user=user, name=name) for name in names], ignore_conflicts=True
+        )
+        tags = list(named.all())
     return tags
+
+
+#: The earliest a reminder may come before its due date.
+MAX_REMIND_BEFORE = dt.timedelta(days=365)
 
 
 def _apply_reminder_rules(task: Task, data: Mapping[str, Any]) -> None:
     """Derive ``remind_at`` from ``remind_before``; reject giving both."""
+    if task.remind_before is not None and task.remind_before > MAX_REMIND_BEFORE:
+        # Checked before any arithmetic: a larger offset can run off the calendar.
+        raise ValidationError(
+            {"remind_before": f"Remind at most {MAX_REMIND_BEFORE.days} days before."}
+        )
     if data.get("remind_at") is not None and data.get("remind_before") is not None:
         derived = (
             wall_clock_minus(task.due_date, data["remind_before"], task.timezone)

@@ -1,9 +1,22 @@
-"""One exception handler: service-level ``ValidationError``s become 400s naming the field."""
+"""One exception handler: service-level ``ValidationError``s become 400s naming the field,
+and a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` a JSON 413 (not Django's HTML 400)."""
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions
+from rest_framework import exceptions, status
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class RequestBodyTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+        )
 
 
 def as_drf_validation_error(exc: DjangoValidationError) -> exceptions.ValidationError:
@@ -20,4 +33,8 @@ def as_drf_validation_error(exc: DjangoValidationError) -> exceptions.Validation
 def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         exc = as_drf_validation_error(exc)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = RequestBodyTooLarge()
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        exc = exceptions.ParseError(str(exc))
     return drf_exception_handler(exc, context)

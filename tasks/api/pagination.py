@@ -4,7 +4,8 @@ from rest_framework.exceptions import ValidationError
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
-    """``page`` and ``page_size``; a page size outside 1..API_MAX_PAGE_SIZE is a 400."""
+    """``page`` and ``page_size``; a page size other than ASCII digits within
+    1..API_MAX_PAGE_SIZE is a 400."""
 
     page_size_query_param = "page_size"
 
@@ -20,7 +21,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= self.max_page_size:
             raise ValidationError(
                 {"page_size": [f"Must be a whole number from 1 to {self.max_page_size}."]}
             )

@@ -13,6 +13,7 @@ from recurrence.describe import describe
 from recurrence.series import effective_rule
 
 from ..models import (
+    MAX_DESCRIPTION_LENGTH,
     TASK_SYSTEM_FIELDS,
     Category,
     Priority,
@@ -25,7 +26,7 @@ from ..models import (
     validate_timezone,
 )
 from ..quickadd import CHIP_KINDS, MAX_TEXT_LENGTH
-from ..services import reject_unknown_fields
+from ..services import MAX_TAGS_PER_TASK, reject_unknown_fields
 from .exceptions import as_drf_validation_error
 
 #: What a browser's HTML form adds beside the data: Django's CSRF token and the browsable
@@ -63,11 +64,21 @@ class LocalDateTimeField(serializers.DateTimeField):
         return super().enforce_timezone(value)
 
 
-@extend_schema_field({"type": "array", "items": {"type": "string", "maxLength": 50}})
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "maxLength": 50},
+        "maxItems": MAX_TAGS_PER_TASK,
+    }
+)
 class TagNamesField(serializers.ListField):
     """Tags as a list of names; unknown names are created for the user."""
 
     child = serializers.CharField(max_length=50, allow_blank=False)
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", MAX_TAGS_PER_TASK)
+        super().__init__(**kwargs)
 
     def to_representation(self, value):
         return [tag.name for tag in value.all()]
@@ -129,7 +140,13 @@ class TaskSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = TASK_SYSTEM_FIELDS
-        extra_kwargs = {"description": {"required": False, "allow_blank": True}}
+        extra_kwargs = {
+            "description": {
+                "required": False,
+                "allow_blank": True,
+                "max_length": MAX_DESCRIPTION_LENGTH,
+            }
+        }
 
     @extend_schema_field(serializers.CharField())
     def get_recurrence_description(self, task: Task) -> str:
