@@ -2,6 +2,7 @@ import os
 import socket
 
 import pytest
+from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -21,6 +22,12 @@ def require_service(name: str, host: str, port: int) -> None:
         if REQUIRE_SERVICES:
             pytest.fail(message)
         pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Each test starts with fresh API throttle counts (they live in the cache)."""
+    cache.clear()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ Defaults are the *embedded* mode: SQLite under ``var/``, events delivered in-pro
 e-mail to the console. ``make run`` exports ``DEBUG=true``; production sets ``SECRET_KEY``.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -88,6 +90,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a login refused for too many failures into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "todo_project.urls"
@@ -161,6 +165,27 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 
+# The cache holds the API's throttle counts. The default is per process (each gunicorn
+# worker counts alone); production shares one: CACHE_URL=redis://... or dbcache://tideline_cache
+# (after `manage.py createcachetable`).
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
+# --- Brute force -------------------------------------------------------------------------
+# django-axes refuses a login on every path (web, admin, /api-auth/, /api/auth/token/) after
+# AXES_FAILURE_LIMIT failures for one username from one address, for AXES_COOLOFF_MINUTES;
+# `manage.py axes_reset` lifts every lockout. The address is the throttles' (NUM_PROXIES).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=60))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "tasks.api.throttling.client_ip"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -205,6 +230,19 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_PAGINATION_CLASS": "tasks.api.pagination.PageNumberPagination",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "tasks.api.throttling.AnonRateThrottle",
+        "tasks.api.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("THROTTLE_ANON", default="60/min"),
+        "user": env.str("THROTTLE_USER", default="600/min"),
+        # Per address, shared by /api/auth/token/ and /api/auth/register/.
+        "auth": env.str("THROTTLE_AUTH", default="10/min"),
+    },
+    # The client's address: X-Forwarded-For's right-most entry behind the TLS proxy (the one
+    # the proxy appended), else the peer address; a client's own header is never believed.
+    "NUM_PROXIES": env.int("TIDELINE_PROXY_COUNT", default=1 if TIDELINE_BEHIND_TLS_PROXY else 0),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "tasks.api.exceptions.exception_handler",
     "DATETIME_FORMAT": "iso-8601",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Count
 from django.db.models.functions import Lower
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import generics, permissions, status, viewsets
+from rest_framework import exceptions, generics, permissions, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 
 from recurrence.series import effective_rule, task_upcoming
 
@@ -227,6 +229,8 @@ class RegisterView(generics.GenericAPIView):
     serializer_class = RegisterSerializer
     permission_classes = [permissions.AllowAny]
     authentication_classes: list = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
 
     @extend_schema(responses={201: ProfileSerializer}, summary="Create an account", auth=[])
     def post(self, request):
@@ -242,7 +246,22 @@ class RegisterView(generics.GenericAPIView):
     auth=[],
 )
 class TokenView(ObtainAuthToken):
-    pass
+    """A login refused by django-axes (too many failures for this username from this address)
+    is a 429 with ``Retry-After``, even with the right password."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    def post(self, request, *args, **kwargs):
+        try:
+            return super().post(request, *args, **kwargs)
+        except exceptions.ValidationError:
+            if getattr(request, "axes_locked_out", False):
+                raise exceptions.Throttled(
+                    wait=settings.AXES_COOLOFF_TIME.total_seconds(),
+                    detail="Too many failed logins: try again later.",
+                ) from None
+            raise
 
 
 class MeView(generics.RetrieveUpdateAPIView):

@@ -36,7 +36,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            auth_login(request, user)
+            auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, f"Welcome to Tideline, {user.username}!")
             return redirect(safe_next(request, reverse("home")))
     return render(

@@ -74,6 +74,13 @@ SAFE_DEFAULTS = {
     "REMINDER_RETRY_BASE_SECONDS": "reminder tuning",
     "REMINDER_SENDING_LEASE_SECONDS": "reminder tuning",
     "REMINDER_STATE_TTL_SECONDS": "reminder tuning",
+    "THROTTLE_ANON": "60/min per address",
+    "THROTTLE_USER": "600/min per user",
+    "THROTTLE_AUTH": "10/min per address on the token and registration endpoints",
+    "TIDELINE_PROXY_COUNT": "1 behind the TLS proxy (TIDELINE_BEHIND_TLS_PROXY), else 0",
+    "CACHE_URL": "per process: throttle counts per worker; lockouts are in the database",
+    "AXES_FAILURE_LIMIT": "10 failed logins per username and address",
+    "AXES_COOLOFF_MINUTES": "60 min",
 }
 
 SETTINGS_SOURCE = (support.REPO / "todo_project" / "settings.py").read_text()

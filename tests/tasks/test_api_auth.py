@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -100,7 +101,7 @@ def test_a_bad_token_is_401(anon_api, alice):
 
 def test_session_auth_works_for_reads_and_writes(alice):
     client = APIClient()
-    assert client.login(username="alice", password=PASSWORD)
+    assert client.login(request=HttpRequest(), username="alice", password=PASSWORD)
 
     assert client.get("/api/tasks/").status_code == 200
     assert client.post("/api/tasks/", {"title": "From the browser"}).status_code == 201
@@ -109,7 +110,7 @@ def test_session_auth_works_for_reads_and_writes(alice):
 
 def test_session_auth_writes_need_the_csrf_token(alice):
     client = APIClient(enforce_csrf_checks=True)
-    client.login(username="alice", password=PASSWORD)
+    client.login(request=HttpRequest(), username="alice", password=PASSWORD)
 
     response = client.post("/api/tasks/", {"title": "Forged"})
 
