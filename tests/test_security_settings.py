@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,6 @@ from pathlib import Path
 import pytest
 import yaml
 from django.conf import settings as django_settings
-from django.core.management.utils import get_random_secret_key
 from django.http import HttpResponse
 from django.middleware.security import SecurityMiddleware
 from django.test import RequestFactory
@@ -41,8 +41,10 @@ def deploy_warnings(tmp_path: Path, **overrides: str) -> list[str]:
         "HOME": str(tmp_path),
         "DJANGO_SETTINGS_MODULE": "todo_project.settings",
         **yaml.safe_load(CONFIGMAP.read_text())["data"],
-        "SECRET_KEY": get_random_secret_key(),  # 50 characters
-        "APP_API_TOKEN": get_random_secret_key(),  # from a Secret, as the pods get it
+        # 50+ characters. Not get_random_secret_key(): a value starting with "$" is read by
+        # django-environ as a reference to another variable (so the key would go missing).
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "APP_API_TOKEN": secrets.token_urlsafe(32),  # from a Secret, as the pods get it
         "TIDELINE_VAR_DIR": str(tmp_path / "var"),
         **overrides,
     }
