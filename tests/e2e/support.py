@@ -16,22 +16,16 @@ import email
 import email.policy
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import psycopg
 from playwright.sync_api import Page
-from psycopg import sql
+
+from tests.support.processes import AppProcess, free_port, manage, scratch_postgres_database
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS_DIR = ROOT / "docs" / "screenshots"
@@ -50,7 +44,6 @@ CHROMIUM_ARGS = [
 ]
 
 E2E_DATABASE_PREFIX = "tideline_e2e_"
-STARTUP_TIMEOUT = 60.0
 #: The line the file-based e-mail backend writes after each message.
 EMAIL_SEPARATOR = b"\n" + b"-" * 79 + b"\n"
 
@@ -66,20 +59,7 @@ class AppServer:
 
     def manage(self, *args: str, timeout: float = 120) -> str:
         """Run ``manage.py *args`` against the server's database; return its output."""
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise AssertionError(
-                f"manage.py {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
-            )
-        return done.stdout
+        return manage(self.env, *args, timeout=timeout)
 
     def emails(self) -> list[EmailMessage]:
         """Every e-mail the app (server or commands) has sent so far, oldest first."""
@@ -112,82 +92,6 @@ class AppServer:
         return "\n".join(lines[-max_lines:])
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextlib.contextmanager
-def postgres_database(database_url: str) -> Iterator[str]:
-    """A new database ``tideline_e2e_<pid>`` on DATABASE_URL's server; dropped afterwards.
-
-    Databases left by e2e runs whose process is gone (killed runs) are dropped first.
-    """
-    admin_url = _with_database(database_url, "postgres")
-    name = f"{E2E_DATABASE_PREFIX}{os.getpid()}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        existing = conn.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE %s",
-            [E2E_DATABASE_PREFIX.replace("_", r"\_") + "%"],
-        ).fetchall()
-        for (stale,) in existing:
-            pid = stale.removeprefix(E2E_DATABASE_PREFIX)
-            if stale == name or (pid.isdigit() and not _pid_alive(int(pid))):
-                conn.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(stale))
-                )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield _with_database(database_url, name)
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-
-def _wait_until_healthy(url: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.1)
-    log = log_path.read_text(errors="replace")[-5000:]
-    raise RuntimeError(f"the app server did not answer {url}/healthz; its log:\n{log}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)  # gunicorn: graceful shutdown
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
 @contextlib.contextmanager
 def run_app_server(workdir: Path) -> Iterator[AppServer]:
     """Migrate a fresh database and serve the app with gunicorn until the block ends."""
@@ -210,7 +114,9 @@ def run_app_server(workdir: Path) -> Iterator[AppServer]:
             "PYTHONUNBUFFERED": "1",
         }
         if database_url.startswith(("postgres://", "postgresql://")):
-            env["DATABASE_URL"] = stack.enter_context(postgres_database(database_url))
+            env["DATABASE_URL"] = stack.enter_context(
+                scratch_postgres_database(database_url, E2E_DATABASE_PREFIX)
+            )
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         env["SITE_URL"] = url
@@ -219,32 +125,8 @@ def run_app_server(workdir: Path) -> Iterator[AppServer]:
             url=url, env=env, log_path=workdir / "server.log", email_dir=workdir / "emails"
         )
         server.manage("migrate", "--noinput", "-v0")
-
-        log = stack.enter_context(server.log_path.open("ab"))
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "todo_project.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-                "--graceful-timeout",
-                "5",
-                "--access-logfile",
-                "-",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        stack.callback(_stop, process)
-        _wait_until_healthy(url, process, server.log_path)
+        app = AppProcess("the app server", env, server.log_path, port=port).start()
+        stack.callback(app.stop)
         yield server
 
 

@@ -19,14 +19,23 @@ def rows(**filters) -> list[OutboxEvent]:
     return list(OutboxEvent.objects.filter(**filters).order_by("seq"))
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.02):
+def wait_until(
+    predicate: Callable[[], object],
+    timeout: float = 5.0,
+    interval: float = 0.02,
+    *,
+    what: str = "condition met",
+    explain: Callable[[], str] = str,
+):
+    """``predicate()`` once it is true; else AssertionError naming ``what``, with
+    ``explain()`` (e.g. the logs of the processes involved)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"not within {timeout:g}s: {what}\n{explain()}")
         time.sleep(interval)
 
 

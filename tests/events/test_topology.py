@@ -32,6 +32,7 @@ import pytest
 import requests
 
 from tests.conftest import require_service
+from tests.events.helpers import wait_until
 from tests.notifications.conftest import LoopbackSmtp, Received
 from tests.support.fake_dapr import (
     CLOUDEVENTS_CONTENT_TYPE,
@@ -100,15 +101,15 @@ class Topology:
 
     def wait_until(self, what: str, predicate: Callable[[], Any], timeout: float = WAIT) -> Any:
         """``predicate()`` once it is true; else AssertionError with every app's log."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() >= deadline:
-                logs = "\n".join(f"--- {n.role} ---\n{n.app.log_tail(40)}" for n in self.nodes)
-                raise AssertionError(f"not within {timeout:.0f}s: {what}\n{logs}")
-            time.sleep(0.1)
+        return wait_until(
+            predicate,
+            timeout,
+            interval=0.1,
+            what=what,
+            explain=lambda: "\n".join(
+                f"--- {n.role} ---\n{n.app.log_tail(40)}" for n in self.nodes
+            ),
+        )
 
 
 def iso(moment: dt.datetime) -> str:
