@@ -105,6 +105,12 @@ SCHEDULE: tuple[Periodic, ...] = (
         without_dapr=True,
     ),
     Periodic(
+        "purge-idempotency-keys",
+        "tasks.api.idempotency.purge_expired",
+        every=3600,
+        purpose="delete the API's `Idempotency-Key` records older than `IDEMPOTENCY_KEY_TTL_HOURS`",
+    ),
+    Periodic(
         "fire-embedded-jobs",
         "events.jobs_client.fire_due_jobs",
         every=1,

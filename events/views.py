@@ -106,7 +106,8 @@ class JobCallbackView(DaprCallbackView):
 
     2xx and 404 are final for daprd; anything else is retried (3 times by default). So a
     trigger that can never run (a body too big, not JSON, or a handler's permanent failure) is
-    answered 200 and logged; only a transient failure (the database, the sidecar) is a 500.
+    answered 200 and logged; only a transient failure (the database, the sidecar) is a 503
+    (a failure for daprd's policy, and never a 500: nothing crashed).
     """
 
     def post(self, request, name: str):
@@ -130,7 +131,8 @@ class JobCallbackView(DaprCallbackView):
         except Exception as exc:
             if classify(exc) in (FailureKind.TRANSIENT, FailureKind.CONFIGURATION):
                 logger.warning("job failed, daprd retries it name=%s error=%s", name, exc)
-                return Response({"status": "RETRY"}, status=500)
+                retry_after = {"Retry-After": str(settings.DATABASE_RETRY_AFTER_SECONDS)}
+                return Response({"status": "RETRY"}, status=503, headers=retry_after)
             if classify(exc) is FailureKind.PERMANENT:
                 logger.warning("job can never run, done name=%s reason=%s", name, exc)
             else:

@@ -12,7 +12,16 @@ from django.utils import timezone
 from todo_project.timezones import localize, to_local_naive
 
 from . import services
-from .models import TASK_SYSTEM_FIELDS, Category, Profile, Tag, Task, available_timezones
+from .models import (
+    TASK_SYSTEM_FIELDS,
+    ApiToken,
+    Category,
+    IdempotencyKey,
+    Profile,
+    Tag,
+    Task,
+    available_timezones,
+)
 
 TASK_FORM_FIELDS = [f for f in services.TASK_EDITABLE_FIELDS if f != "tags"]
 #: Date-times typed in the task form are wall-clock times in the task's own time zone.
@@ -213,6 +222,64 @@ class ProfileAdmin(admin.ModelAdmin):
             services.profile_update(user=obj.user, data=form.cleaned_data)
         else:
             super().save_model(request, obj, form, change)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Operators see tokens (never a secret: only its digest is stored, and not shown) and
+    revoke them with the delete action; tokens are created by their owners only."""
+
+    list_display = ["name", "user", "prefix", "created_at", "expires_at", "last_used_at"]
+    list_select_related = ["user"]
+    search_fields = ["name", "prefix", "user__username"]
+    list_filter = [("expires_at", admin.EmptyFieldListFilter)]
+    fields = ["user", "name", "prefix", "created_at", "expires_at", "last_used_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        services.api_token_revoke(token=obj)
+
+    def delete_queryset(self, request, queryset):
+        for token in queryset:
+            services.api_token_revoke(token=token)
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(admin.ModelAdmin):
+    """Read only: the first answers to the API's POSTs sent with an ``Idempotency-Key``
+    (``tasks.api.idempotency``), kept for ``IDEMPOTENCY_KEY_TTL_HOURS``."""
+
+    list_display = ["key", "user", "request_method", "request_path", "created_at"]
+    list_select_related = ["user"]
+    search_fields = ["key", "user__username", "request_path"]
+    list_filter = ["request_method", "response_status"]
+    date_hierarchy = "created_at"
+    fields = [
+        "user",
+        "key",
+        "request_method",
+        "request_path",
+        "request_digest",
+        "response_status",
+        "response_body",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class ProfileInline(admin.StackedInline):

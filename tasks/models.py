@@ -3,7 +3,9 @@
 Models hold data and invariants only; every change goes through ``tasks.services``.
 """
 
+import datetime as dt
 import functools
+import hashlib
 import zoneinfo
 
 from django.conf import settings
@@ -12,35 +14,56 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Lower
+from django.utils import timezone as django_timezone
+
+from todo_project.timezones import (
+    SUPPORTED_END,
+    SUPPORTED_START,
+    SUPPORTED_YEARS,
+    supported_zones,
+)
 
 
 def validate_timezone(value: str) -> None:
+    """A zone this host can load: what a stored row needs (``US/Eastern`` from before, too)."""
     if value not in available_timezones():
         raise ValidationError(f"'{value}' is not a known IANA time zone.", code="invalid")
 
 
-_TIMEZONES: frozenset[str] = frozenset()
+def validate_supported_timezone(value: str) -> None:
+    """A zone a person may choose now: the curated list of ``todo_project.timezones``."""
+    if value not in supported_zones():
+        raise ValidationError(f"'{value}' is not a known IANA time zone.", code="invalid")
 
 
+@functools.cache
 def available_timezones() -> frozenset[str]:
-    global _TIMEZONES
-    if not _TIMEZONES:
-        _TIMEZONES = frozenset(zoneinfo.available_timezones())
-    return _TIMEZONES
+    """Every zone this host can load."""
+    return frozenset(zoneinfo.available_timezones())
 
 
 @functools.cache
 def timezone_names() -> tuple[str, ...]:
-    """Every IANA time zone, sorted: the suggestions of the forms' time zone fields."""
-    return tuple(sorted(available_timezones()))
-
-
-#: Date-times outside these years are refused: converting them between zones would overflow.
-SUPPORTED_YEARS = (1000, 9000)
+    """Every supported time zone, sorted: the suggestions of the forms' time zone fields."""
+    return tuple(sorted(supported_zones()))
 
 
 def validate_supported_datetime(value) -> None:
-    if value is not None and not SUPPORTED_YEARS[0] <= value.year <= SUPPORTED_YEARS[1]:
+    """Refuse date-times outside the supported range (``todo_project.timezones``).
+
+    An aware date-time is checked as the instant it is. A naive one is wall-clock time in a
+    zone not applied yet: a day's margin either side keeps applying any zone safe, and the
+    instant is checked once it is one (the model's ``full_clean``). A date, by its year.
+    """
+    if value is None:
+        return
+    if isinstance(value, dt.datetime):
+        margin = dt.timedelta(days=1 if value.tzinfo is None else 0)
+        instant = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+        inside = SUPPORTED_START - margin <= instant <= SUPPORTED_END + margin
+    else:
+        inside = SUPPORTED_YEARS[0] <= value.year <= SUPPORTED_YEARS[1]
+    if not inside:
         raise ValidationError(
             f"Enter a date between the years {SUPPORTED_YEARS[0]} and {SUPPORTED_YEARS[1]}.",
             code="out_of_range",
@@ -339,3 +362,68 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ApiToken(models.Model):
+    """A personal API token, sent as ``Authorization: Token <secret>``.
+
+    Only the secret's SHA-256 ``digest`` is stored (the secret is shown once, at creation);
+    ``prefix``, its first characters, tells the user's tokens apart in lists. Revoking one
+    deletes it; an expired one stays listed until its owner creates another.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=django_timezone.now)
+    #: None: never expires.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    #: Written at most once a minute (``services.API_TOKEN_LAST_USED_INTERVAL``).
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def digest_of(secret: str) -> str:
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+    def is_expired(self, now: dt.datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or django_timezone.now())
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to a ``POST`` of the API sent with an ``Idempotency-Key`` header.
+
+    Written in the transaction of the write it answers (``tasks.api.idempotency``), so the
+    two commit together; a retry with the same key gets this answer back instead of writing
+    again. ``response_status`` is None only inside that transaction, never once committed.
+    Rows older than ``IDEMPOTENCY_KEY_TTL`` are ignored, then purged by the periodic cleanup.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="idempotency_keys"
+    )
+    key = models.CharField(max_length=255)
+    request_method = models.CharField(max_length=10)
+    request_path = models.TextField()
+    #: SHA-256 of the request body.
+    request_digest = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=django_timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_method} {self.request_path} ({self.key})"

@@ -27,11 +27,20 @@ from django.db.models import (
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-from rest_framework.authtoken.models import Token
+from drf_spectacular.utils import extend_schema_field
 
 from todo_project.timezones import zone_named
 
-from .models import Category, Priority, RecurrenceMode, SavedView, Tag, Task
+from .models import (
+    ApiToken,
+    Category,
+    Priority,
+    RecurrenceMode,
+    SavedView,
+    Tag,
+    Task,
+    validate_supported_datetime,
+)
 
 SORT_FIELDS = ("created_at", "due_date", "priority", "title", "updated_at")
 DEFAULT_SORT = ("created_at", "desc")
@@ -123,8 +132,7 @@ class DateOrDateTimeField(forms.CharField):
                 "Enter a date (2026-12-01) or an ISO 8601 date-time (2026-12-01T09:00:00Z).",
                 code="invalid",
             )
-        if not 1 < parsed.year < 9999:  # the bound is moved by up to a day and a zone
-            raise ValidationError("Enter a date between the years 2 and 9998.", code="invalid")
+        validate_supported_datetime(parsed)  # the range every stored date-time lies in
         return as_utc(parsed)
 
 
@@ -156,6 +164,7 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
 
 
+@extend_schema_field({"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]})
 class DateBoundFilter(django_filters.Filter):
     """``<field> <= / >=`` a date or date-time; a bare date covers that whole local day."""
 
@@ -542,6 +551,20 @@ def saved_view_get(*, user, view_id: int) -> SavedView:
     return SavedView.objects.get(user=user, pk=view_id)
 
 
-def api_token_get(*, user) -> Token | None:
-    """The user's API token, or None when they have none."""
-    return Token.objects.filter(user=user).first()
+def api_token_list(*, user) -> QuerySet[ApiToken]:
+    """The user's API tokens, newest first (expired ones too, until they create another)."""
+    return ApiToken.objects.filter(user=user)
+
+
+def api_token_get(*, user, token_id: int) -> ApiToken:
+    """The user's API token, or ``ApiToken.DoesNotExist`` (another user's does not exist)."""
+    return ApiToken.objects.get(user=user, pk=token_id)
+
+
+def api_token_for_secret(*, secret: str) -> ApiToken | None:
+    """The token whose secret this is, with its user, or None.
+
+    Found by the secret's SHA-256 digest (a unique index): a timing difference in that
+    lookup would tell about digests, which an attacker cannot steer toward a secret.
+    """
+    return ApiToken.objects.select_related("user").filter(digest=ApiToken.digest_of(secret)).first()

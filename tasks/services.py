@@ -14,16 +14,16 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Value
+from django.db.models import Q, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from events import emit
 from events.payloads import changes_data, task_deleted_event, task_event
@@ -41,6 +41,7 @@ from todo_project.timezones import from_local_naive, localize, to_local_naive
 
 from . import signals
 from .models import (
+    ApiToken,
     Category,
     Priority,
     Profile,
@@ -72,6 +73,10 @@ TASK_EDITABLE_FIELDS = (
     "remind_before",
 )
 
+#: Fields whose change has the task's rule checked again (it is anchored on the due date).
+RECURRENCE_INPUTS = frozenset(
+    {"recurrence_rule", "recurrence_type", "recurrence_interval", "due_date", "timezone"}
+)
 
 #: What a write that names a field the service does not take says about it.
 UNKNOWN_FIELD_MESSAGE = "Unknown field."
@@ -323,7 +328,8 @@ def task_update(*, task: Task, data: Mapping[str, Any]) -> tuple[Task, dict[str,
         _apply_reminder_rules(task, reminder_inputs)
     if task.remind_at != before["remind_at"]:
         task.reminder_sent = False
-    validate_task_recurrence(task)
+    if data.keys() & RECURRENCE_INPUTS:  # a stored rule is not re-checked on every edit
+        validate_task_recurrence(task)
     task.full_clean()
 
     after = task_snapshot(task)
@@ -736,18 +742,95 @@ def user_register(*, username: str, email: str, password: str):
 
 # --- API tokens ---------------------------------------------------------------------------
 
+#: Tokens a user may hold that have not expired; each creation also clears their expired ones,
+#: so the rows kept per user stay bounded.
+MAX_API_TOKENS_PER_USER = 50
+#: The furthest a token's expiry may be set; "never" is the other choice.
+MAX_API_TOKEN_DAYS = 365
+#: ``last_used_at`` is written at most this often per token, not on every request.
+API_TOKEN_LAST_USED_INTERVAL = dt.timedelta(minutes=1)
+#: New secrets start with this, so a leaked one is recognisable (e.g. by secret scanners).
+API_TOKEN_SECRET_PREFIX = "tdl_"
+#: The characters of a secret shown to tell tokens apart: the marker and 8 random ones.
+API_TOKEN_SHOWN_CHARACTERS = len(API_TOKEN_SECRET_PREFIX) + 8
+
+
+def _api_token_expiry(
+    expires_at: dt.datetime | None, expires_in_days: int | None, now: dt.datetime
+) -> dt.datetime | None:
+    if expires_at is not None and expires_in_days is not None:
+        raise ValidationError({"expires_at": "Give expires_at or expires_in_days, not both."})
+    if expires_in_days is not None:
+        if not 1 <= expires_in_days <= MAX_API_TOKEN_DAYS:
+            raise ValidationError(
+                {"expires_in_days": f"Choose between 1 and {MAX_API_TOKEN_DAYS} days."}
+            )
+        return now + dt.timedelta(days=expires_in_days)
+    if expires_at is not None:
+        if expires_at <= now:
+            raise ValidationError({"expires_at": "The expiry must be in the future."})
+        if expires_at > now + dt.timedelta(days=MAX_API_TOKEN_DAYS):
+            raise ValidationError(
+                {"expires_at": f"The expiry can be at most {MAX_API_TOKEN_DAYS} days away."}
+            )
+    return expires_at
+
 
 @task_service
-def api_token_create(*, user, replace: bool = False) -> Token:
-    """The user's API token, created if missing; ``replace`` issues a new key and the old
-    one stops working at once."""
-    if replace:
-        Token.objects.filter(user=user).delete()
-    token, _ = Token.objects.get_or_create(user=user)
-    return token
+def api_token_create(
+    *,
+    user,
+    name: str,
+    expires_at: dt.datetime | None = None,
+    expires_in_days: int | None = None,
+) -> tuple[ApiToken, str]:
+    """A new named token for ``user`` and its secret, which is not stored (only its digest)
+    and so can be shown this once. Neither expiry given: the token never expires."""
+    now = timezone.now()
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the token a name."})
+    expires_at = _api_token_expiry(expires_at, expires_in_days, now)
+    from django.contrib.auth import get_user_model
+
+    # Lock the user so two concurrent creations cannot both pass the count.
+    get_user_model().objects.select_for_update().only("pk").get(pk=user.pk)
+    tokens = ApiToken.objects.filter(user=user)
+    tokens.filter(expires_at__lte=now).delete()
+    if tokens.count() >= MAX_API_TOKENS_PER_USER:
+        raise ValidationError(
+            {
+                "name": f"You already have {MAX_API_TOKENS_PER_USER} tokens, the most allowed: "
+                "revoke one you no longer use."
+            }
+        )
+    secret = API_TOKEN_SECRET_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user,
+        name=name,
+        prefix=secret[:API_TOKEN_SHOWN_CHARACTERS],
+        digest=ApiToken.digest_of(secret),
+        created_at=now,
+        expires_at=expires_at,
+    )
+    return token, secret
 
 
 @task_service
-def api_token_revoke(*, user) -> None:
-    """Delete the user's API token (if any): requests that present it are refused."""
-    Token.objects.filter(user=user).delete()
+def api_token_revoke(*, token: ApiToken) -> None:
+    """Delete the token: requests that present it are refused from now on."""
+    token.delete()
+
+
+def api_token_mark_used(*, token: ApiToken) -> None:
+    """Record that the token was just used, unless that was recorded less than
+    ``API_TOKEN_LAST_USED_INTERVAL`` ago: a write a minute at most, not one per request.
+    Not a ``@task_service``: one UPDATE, no event, and most requests write nothing at all."""
+    now = timezone.now()
+    stale = now - API_TOKEN_LAST_USED_INTERVAL
+    if token.last_used_at is not None and token.last_used_at > stale:
+        return
+    ApiToken.objects.filter(pk=token.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale)
+    ).update(last_used_at=now)
+    token.last_used_at = now

@@ -67,7 +67,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "rest_framework",
-    "rest_framework.authtoken",
     "axes",
     "django_filters",
     "drf_spectacular",
@@ -83,6 +82,8 @@ MIDDLEWARE = [
     "todo_project.hosts.InternalHostsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A view that cannot reach the database: a 503 with Retry-After, not a 500.
+    "todo_project.outage.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -219,7 +220,7 @@ CELERY_TIMEZONE = TIME_ZONE
 # --- REST API --------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "tasks.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -249,7 +250,19 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
+#: Days until a token from POST /api/auth/token/ (or /api/tokens/ without an expiry) expires;
+#: 0: never. At most 365, like a token's own expiry.
+API_TOKEN_DEFAULT_EXPIRY_DAYS = env.int("API_TOKEN_DEFAULT_EXPIRY_DAYS", default=90)
+if not 0 <= API_TOKEN_DEFAULT_EXPIRY_DAYS <= 365:
+    raise ImproperlyConfigured("API_TOKEN_DEFAULT_EXPIRY_DAYS must be between 0 and 365.")
 API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=200)
+#: How long a POST's Idempotency-Key is remembered (tasks.api.idempotency); later, it is new.
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+if IDEMPOTENCY_KEY_TTL_HOURS < 1:
+    raise ImproperlyConfigured("IDEMPOTENCY_KEY_TTL_HOURS must be at least 1.")
+IDEMPOTENCY_KEY_TTL = timedelta(hours=IDEMPOTENCY_KEY_TTL_HOURS)
+#: Retry-After of the 503 answered while the database is unreachable (todo_project.outage).
+DATABASE_RETRY_AFTER_SECONDS = env.int("DATABASE_RETRY_AFTER_SECONDS", default=5)
 #: Tasks per page (and per "load more") in the web app.
 WEB_PAGE_SIZE = env.int("WEB_PAGE_SIZE", default=50)
 
@@ -277,6 +290,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Bodies are documented as JSON, the API's format (forms are the browsable API's).
+    "PARSER_WHITELIST": ["tasks.api.parsers.JSONParser"],
+    # Error answers (400/401/404/413/429) with their bodies, on every operation they apply to.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "tasks.api.schema.add_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "PriorityEnum": "tasks.models.Priority",
         "RecurrenceModeEnum": "tasks.models.RecurrenceMode",

@@ -5,12 +5,64 @@ wall-clock time in the task's own zone. Going from wall-clock time to an instant
 a spring-forward gap moves forward by the gap and an ambiguous autumn time takes the first
 of its two instants (``fold=0``), wherever the conversion happens: the task services, the
 recurrence engine, quick add, the task form.
+
+Two limits apply everywhere (README, "Limits"):
+
+* The zones people may choose (``supported_zones``): the IANA zones of the geographic
+  areas (``Europe/Paris``, ``America/Argentina/Salta``...), ``UTC`` (and ``Etc/UTC``, its
+  canonical IANA name) and the fixed offsets ``Etc/GMT+12``...``Etc/GMT-14``. Left out:
+  ``localtime`` and ``posixrules`` (copies of the host's files), ``Factory`` (no offset at
+  all), ``posix/``, ``right/`` (leap-second clocks) and the old aliases kept by IANA's
+  ``backward`` file (``US/Eastern``, ``GB``, ``EST5EDT``...). Only new input is checked:
+  rows saved with another zone the host can load still render and can be edited.
+* The supported date-times (``SUPPORTED_START`` to ``SUPPORTED_END``, years 1000 to 9000
+  in UTC): far enough from the ends of Python's calendar (years 1 and 9999) that moving an
+  instant to any zone, or a few periods of a series on, cannot overflow.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import re
 import zoneinfo
+
+#: First and last supported instants (UTC); every stored date-time lies between them.
+SUPPORTED_YEARS = (1000, 9000)
+SUPPORTED_START = dt.datetime(SUPPORTED_YEARS[0], 1, 1, tzinfo=dt.UTC)
+SUPPORTED_END = dt.datetime(SUPPORTED_YEARS[1], 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC)
+
+#: The geographic areas of the IANA database (its ``zone1970.tab`` names start with these).
+_AREAS = (
+    "Africa",
+    "America",
+    "Antarctica",
+    "Arctic",
+    "Asia",
+    "Atlantic",
+    "Australia",
+    "Europe",
+    "Indian",
+    "Pacific",
+)
+_FIXED_OFFSET = re.compile(r"Etc/GMT[+-](?:[1-9]|1[0-4])", re.ASCII)
+
+
+@functools.cache
+def supported_zones() -> frozenset[str]:
+    """The time zones a task or profile may be given (see the module's docstring)."""
+    return frozenset(
+        name
+        for name in zoneinfo.available_timezones()
+        if name.split("/", 1)[0] in _AREAS
+        or name in ("UTC", "Etc/UTC")
+        or _FIXED_OFFSET.fullmatch(name)
+    )
+
+
+def clamp_to_supported(instant: dt.datetime) -> dt.datetime:
+    """An aware ``instant`` moved into the supported date-times (e.g. an RRULE's UNTIL)."""
+    return min(max(instant, SUPPORTED_START), SUPPORTED_END)
 
 
 def zone_named(name: str | None) -> zoneinfo.ZoneInfo | None:

@@ -18,3 +18,8 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     path("", include("events.urls")),
 ]
+
+# A lost database escaping the views (e.g. from a middleware) is a 503, not a 500.
+handler500 = "todo_project.outage.server_error"
+# A URL under /api/ that matches no route is a JSON 404, like the API's own.
+handler404 = "tasks.api.exceptions.not_found"

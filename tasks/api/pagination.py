@@ -26,3 +26,16 @@ class PageNumberPagination(pagination.PageNumberPagination):
                 {"page_size": [f"Must be a whole number from 1 to {self.max_page_size}."]}
             )
         return int(raw)
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        """``page`` from 1 (past the last page: a 404), ``page_size`` within its bounds."""
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+                parameter["description"] = (
+                    f"Results per page: 1 to {self.max_page_size} (default {self.page_size})."
+                )
+            elif parameter["name"] == self.page_query_param:
+                parameter["schema"]["minimum"] = 1
+        return parameters

@@ -23,7 +23,7 @@ from ..models import (
     Tag,
     Task,
     validate_supported_datetime,
-    validate_timezone,
+    validate_supported_timezone,
 )
 from ..quickadd import CHIP_KINDS, MAX_TEXT_LENGTH
 from ..services import MAX_TAGS_PER_TASK, reject_unknown_fields
@@ -48,7 +48,56 @@ class StrictFieldsMixin:
                 reject_unknown_fields(data, known)
             except DjangoValidationError as exc:
                 raise as_drf_validation_error(exc) from exc
+            if not isinstance(data, QueryDict):
+                reject_wrong_json_types(self.fields, data)
         return super().to_internal_value(data)
+
+
+#: The JSON type each kind of field takes (the first match counts): DRF alone would read
+#: ``0`` as ``"0"``, ``"5"`` as ``5`` and ``"true"`` as ``true``, so ``{"name": 0}`` made a
+#: tag named "0" where the schema says a string.
+JSON_TYPES: tuple[tuple[type, type, str], ...] = (
+    (serializers.BooleanField, bool, "Must be true or false."),
+    (serializers.IntegerField, int, "Must be a whole number."),
+    (serializers.PrimaryKeyRelatedField, int, "Must be a whole number (an id)."),
+    (serializers.CharField, str, "Must be a string."),
+    (serializers.ChoiceField, str, "Must be a string."),
+    (serializers.DateTimeField, str, "Must be a string."),
+    (serializers.DurationField, str, "Must be a string."),
+    (serializers.ListField, list, "Must be a list."),
+    (serializers.DictField, dict, "Must be an object."),
+)
+
+
+def _json_type_error(field: serializers.Field, value) -> str | None:
+    for kind, expected, message in JSON_TYPES:
+        if isinstance(field, kind):
+            if isinstance(value, bool) and expected is not bool:  # a bool is an int to Python
+                return message
+            return None if isinstance(value, expected) else message
+    return None
+
+
+def reject_wrong_json_types(fields, data: dict) -> None:
+    """A 400 naming each writable field whose JSON value has the wrong type (null is left
+    to the field), and each wrong item of a list of strings (``{"tags": {"0": [...]}}``)."""
+    errors: dict = {}
+    for name, value in data.items():
+        field = fields.get(name)
+        if field is None or field.read_only or value is None:
+            continue
+        if message := _json_type_error(field, value):
+            errors[name] = [message]
+        elif isinstance(field, serializers.ListField):
+            items = {
+                str(i): [message]
+                for i, item in enumerate(value)
+                if (message := _json_type_error(field.child, item))
+            }
+            if items:
+                errors[name] = items
+    if errors:
+        raise serializers.ValidationError(errors)
 
 
 class LocalDateTimeField(serializers.DateTimeField):
@@ -106,7 +155,7 @@ class TaskSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     )
     timezone = serializers.CharField(
         required=False,
-        validators=[validate_timezone],
+        validators=[validate_supported_timezone],
         help_text="IANA time zone, e.g. Europe/Paris; defaults to your profile's.",
     )
 
@@ -203,15 +252,11 @@ class RegisterSerializer(StrictFieldsMixin, serializers.Serializer):
         return attrs
 
 
-class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(read_only=True)
-
-
 class ProfileSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     id = serializers.IntegerField(source="user.id", read_only=True)
     username = serializers.CharField(source="user.username", read_only=True)
     email = serializers.EmailField(source="user.email", required=False, allow_blank=True)
-    timezone = serializers.CharField(required=False, validators=[validate_timezone])
+    timezone = serializers.CharField(required=False, validators=[validate_supported_timezone])
 
     class Meta:
         model = Profile

@@ -3,12 +3,14 @@ from rest_framework.routers import DefaultRouter
 
 from . import views
 from .recurrence import RecurrencePreviewView
+from .tokens import ApiTokenViewSet
 
 router = DefaultRouter()
 router.register("tasks", views.TaskViewSet, basename="task")
 router.register("categories", views.CategoryViewSet, basename="category")
 router.register("tags", views.TagViewSet, basename="tag")
 router.register("views", views.SavedViewViewSet, basename="savedview")
+router.register("tokens", ApiTokenViewSet, basename="apitoken")
 
 urlpatterns = [
     path("auth/register/", views.RegisterView.as_view(), name="register"),

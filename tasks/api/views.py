@@ -8,7 +8,6 @@ from django.db.models.functions import Lower
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, permissions, status, viewsets
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -19,6 +18,7 @@ from .. import services
 from ..models import Category, SavedView, Tag, Task
 from ..quickadd import parse_quick_add
 from ..selectors import TaskFilterSet
+from .idempotency import AtomicWriteMixin
 from .recurrence import OccurrenceCountSerializer, OccurrencesSerializer
 from .serializers import (
     CategorySerializer,
@@ -29,8 +29,8 @@ from .serializers import (
     SavedViewSerializer,
     TagSerializer,
     TaskSerializer,
-    TokenSerializer,
 )
+from .tokens import NewApiTokenSerializer, TokenLoginSerializer, token_response
 
 
 def _task_kwargs(validated: dict) -> dict:
@@ -49,7 +49,7 @@ def _task_kwargs(validated: dict) -> dict:
     partial_update=extend_schema(summary="Change some fields of a task"),
     destroy=extend_schema(summary="Delete a task"),
 )
-class TaskViewSet(viewsets.ModelViewSet):
+class TaskViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
     queryset = Task.objects.none()  # for the schema; requests use get_queryset()
     serializer_class = TaskSerializer
     filter_backends = [DjangoFilterBackend]
@@ -145,7 +145,7 @@ class TaskViewSet(viewsets.ModelViewSet):
         return Response(QuickAddPreviewSerializer(parsed).data)
 
 
-class CategoryViewSet(viewsets.ModelViewSet):
+class CategoryViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
     queryset = Category.objects.none()
     serializer_class = CategorySerializer
 
@@ -173,7 +173,7 @@ class CategoryViewSet(viewsets.ModelViewSet):
         services.category_delete(category=instance)
 
 
-class TagViewSet(viewsets.ModelViewSet):
+class TagViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
     queryset = Tag.objects.none()
     serializer_class = TagSerializer
 
@@ -203,7 +203,7 @@ class TagViewSet(viewsets.ModelViewSet):
     list=extend_schema(summary="List your saved views"),
     create=extend_schema(summary="Save a view (a named filter and sort of your tasks)"),
 )
-class SavedViewViewSet(viewsets.ModelViewSet):
+class SavedViewViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
     queryset = SavedView.objects.none()
     serializer_class = SavedViewSerializer
 
@@ -241,20 +241,30 @@ class RegisterView(generics.GenericAPIView):
 
 
 @extend_schema(
-    responses={200: TokenSerializer, 400: OpenApiResponse(description="Bad credentials")},
-    summary="Exchange username and password for an API token",
+    responses={
+        200: NewApiTokenSerializer,
+        400: OpenApiResponse(description="Bad credentials, or a field naming its error"),
+    },
+    summary="Exchange username and password for a new API token",
     auth=[],
 )
-class TokenView(ObtainAuthToken):
-    """A login refused by django-axes (too many failures for this username from this address)
-    is a 429 with ``Retry-After``, even with the right password."""
+class TokenView(generics.GenericAPIView):
+    """Creates a named token (``name``, default "API token (date)") that expires after
+    ``API_TOKEN_DEFAULT_EXPIRY_DAYS`` unless ``expires_in_days`` or ``expires_at`` says
+    otherwise; answers 200 with its secret, as before named tokens. A login refused by
+    django-axes (too many failures for this username from this address) is a 429 with
+    ``Retry-After``, even with the right password."""
 
+    serializer_class = TokenLoginSerializer
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list = []
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
     def post(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
         try:
-            return super().post(request, *args, **kwargs)
+            serializer.is_valid(raise_exception=True)
         except exceptions.ValidationError:
             if getattr(request, "axes_locked_out", False):
                 raise exceptions.Throttled(
@@ -262,9 +272,17 @@ class TokenView(ObtainAuthToken):
                     detail="Too many failed logins: try again later.",
                 ) from None
             raise
+        data = serializer.validated_data
+        token, secret = services.api_token_create(
+            user=data["user"],
+            name=data["name"],
+            expires_at=data.get("expires_at"),
+            expires_in_days=data.get("expires_in_days"),
+        )
+        return token_response(token, secret, status.HTTP_200_OK)
 
 
-class MeView(generics.RetrieveUpdateAPIView):
+class MeView(AtomicWriteMixin, generics.RetrieveUpdateAPIView):
     serializer_class = ProfileSerializer
     http_method_names = ["get", "patch", "head", "options"]
 

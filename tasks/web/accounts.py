@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.conf import settings as django_settings
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
@@ -12,13 +13,13 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from .. import services
-from ..models import timezone_names
-from ..selectors import api_token_get
+from .. import selectors, services
+from ..models import ApiToken, timezone_names
 from .account_forms import SettingsForm, SignupForm
-from .common import add_service_errors, redirect_after, safe_next, user_page
+from .common import add_service_errors, redirect_after, safe_next, selected_or_404, user_page
 
 
 @require_http_methods(["GET", "POST"])
@@ -108,70 +109,81 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     )
 
 
-@user_page
-@require_safe
-def api_access(request: HttpRequest) -> HttpResponse:
+#: The expiry choices of the web form: days, or "never".
+TOKEN_EXPIRY_CHOICES = [
+    ("7", "7 days"),
+    ("30", "30 days"),
+    ("90", "90 days"),
+    ("365", "1 year"),
+    ("never", "Never"),
+]
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        max_length=100, help_text="What the token is for, e.g. “Laptop backup script”."
+    )
+    expires_in_days = forms.ChoiceField(label="Expires", choices=TOKEN_EXPIRY_CHOICES, initial="30")
+
+    def clean_expires_in_days(self) -> int | None:
+        value = self.cleaned_data["expires_in_days"]
+        return None if value == "never" else int(value)
+
+
+def _api_access_page(
+    request: HttpRequest,
+    form: ApiTokenForm,
+    *,
+    new_token: ApiToken | None = None,
+    status: int = 200,
+) -> HttpResponse:
     return render(
         request,
         "accounts/api_access.html",
         {
-            "token": api_token_get(user=request.user),
+            "tokens": selectors.api_token_list(user=request.user),
+            "form": form,
+            "new_token": new_token,
+            "now": timezone.now(),
             "api_url": request.build_absolute_uri(reverse("api:api-root")),
         },
+        status=status,
     )
+
+
+@user_page
+@require_safe
+def api_access(request: HttpRequest) -> HttpResponse:
+    """The user's API tokens and a form to create one."""
+    return _api_access_page(request, ApiTokenForm())
 
 
 @user_page
 @require_POST
 def api_token_create(request: HttpRequest) -> HttpResponse:
-    services.api_token_create(user=request.user)
-    messages.success(request, "Your API token is ready.")
-    return redirect_after(request, reverse("api-access"))
-
-
-#: What the confirmation page of each token action says.
-TOKEN_ACTIONS = {
-    "regenerate": {
-        "title": "Regenerate your API token?",
-        "warning": "A new token replaces the current one, which stops working at once: "
-        "scripts and apps that use it must be given the new one.",
-        "button": "Regenerate token",
-        "url_name": "api-token-regenerate",
-    },
-    "revoke": {
-        "title": "Revoke your API token?",
-        "warning": "The token stops working at once. You can create a new one later.",
-        "button": "Revoke token",
-        "url_name": "api-token-revoke",
-    },
-}
-
-
-def _confirm_token_action(request: HttpRequest, action: str) -> HttpResponse:
-    """The page that asks before a token is replaced or revoked (works without JavaScript)."""
-    if api_token_get(user=request.user) is None:
-        messages.info(request, "You have no API token yet.")
-        return redirect("api-access")
-    return render(request, "accounts/api_token_confirm.html", TOKEN_ACTIONS[action])
+    """Create a token and show its secret on this response only: it is stored nowhere (not
+    even in the session), and the page is never cached."""
+    form = ApiTokenForm(request.POST)
+    if form.is_valid():
+        try:
+            token, secret = services.api_token_create(user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            token.secret = secret
+            return _api_access_page(request, ApiTokenForm(), new_token=token, status=201)
+    return _api_access_page(request, form, status=400)
 
 
 @user_page
 @require_http_methods(["GET", "POST"])
-def api_token_regenerate(request: HttpRequest) -> HttpResponse:
+def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    """Asks first (works without JavaScript); another user's token is a 404."""
+    token = selected_or_404(selectors.api_token_get, user=request.user, token_id=token_id)
     if request.method == "GET":
-        return _confirm_token_action(request, "regenerate")
-    services.api_token_create(user=request.user, replace=True)
-    messages.success(request, "A new API token was created; the old one no longer works.")
-    return redirect_after(request, reverse("api-access"))
-
-
-@user_page
-@require_http_methods(["GET", "POST"])
-def api_token_revoke(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET":
-        return _confirm_token_action(request, "revoke")
-    services.api_token_revoke(user=request.user)
-    messages.success(request, "Your API token was revoked.")
+        return render(request, "accounts/api_token_confirm.html", {"token": token})
+    services.api_token_revoke(token=token)
+    messages.success(request, f"The token “{token.name}” was revoked.")
     return redirect_after(request, reverse("api-access"))
 
 
@@ -222,6 +234,5 @@ urlpatterns = [
     path("settings/", settings_page, name="settings"),
     path("settings/api/", api_access, name="api-access"),
     path("settings/api/create/", api_token_create, name="api-token-create"),
-    path("settings/api/regenerate/", api_token_regenerate, name="api-token-regenerate"),
-    path("settings/api/revoke/", api_token_revoke, name="api-token-revoke"),
+    path("settings/api/<int:token_id>/revoke/", api_token_revoke, name="api-token-revoke"),
 ]

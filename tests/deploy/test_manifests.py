@@ -81,6 +81,9 @@ SAFE_DEFAULTS = {
     "CACHE_URL": "per process: throttle counts per worker; lockouts are in the database",
     "AXES_FAILURE_LIMIT": "10 failed logins per username and address",
     "AXES_COOLOFF_MINUTES": "60 min",
+    "IDEMPOTENCY_KEY_TTL_HOURS": "24 h, as the IETF draft's examples and the usual APIs",
+    "DATABASE_RETRY_AFTER_SECONDS": "5 s: a database restart or failover",
+    "API_TOKEN_DEFAULT_EXPIRY_DAYS": "90 days for a token created without an expiry",
 }
 
 SETTINGS_SOURCE = (support.REPO / "todo_project" / "settings.py").read_text()

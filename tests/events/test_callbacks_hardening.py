@@ -276,7 +276,7 @@ def test_a_job_body_over_the_size_limit_is_done(callbacks, settings, job):
 
 @pytest.mark.parametrize(
     ("error", "status"),
-    [(Unprocessable("never"), 200), (KeyError("a bug"), 200), (RetryLater("later"), 500)],
+    [(Unprocessable("never"), 200), (KeyError("a bug"), 200), (RetryLater("later"), 503)],
     ids=["unprocessable", "crash", "transient"],
 )
 def test_only_a_transient_job_failure_is_retried(callbacks, job, error, status):

@@ -44,11 +44,14 @@ EVERY_ENTRY = [
     "retry-consumer-failures",
     "prune-outbox",
     "purge-expired-state",
+    "purge-idempotency-keys",
     "fire-embedded-jobs",
 ]
 # The sidecar keeps jobs and state itself; held events are the app's, in every mode.
-WITH_DAPR = ["sweep-outbox", "retry-consumer-failures", "prune-outbox"]
+WITH_DAPR = ["sweep-outbox", "retry-consumer-failures", "prune-outbox", "purge-idempotency-keys"]
 ROLE_BOUND = ["retry-consumer-failures", "fire-embedded-jobs"]
+SHARED = [name for name in EVERY_ENTRY if name not in ROLE_BOUND]
+SHARED_WITH_DAPR = [name for name in WITH_DAPR if name not in ROLE_BOUND]
 
 MODES = {
     "embedded default": dict(dapr=False, broker="", pieces=(InProcessTransport, DatabaseJobs)),
@@ -132,17 +135,15 @@ WHO_RUNS_WHAT = {
     "embedded default": dict(
         beat=[],
         role=EVERY_ENTRY,
-        no_role=["sweep-outbox", "prune-outbox", "purge-expired-state"],
+        no_role=SHARED,
     ),
     "celery": dict(
-        beat=["sweep-outbox", "prune-outbox", "purge-expired-state"],
+        beat=SHARED,
         role=ROLE_BOUND,
         no_role=[],
     ),
-    "dapr": dict(beat=[], role=WITH_DAPR, no_role=["sweep-outbox", "prune-outbox"]),
-    "dapr and celery": dict(
-        beat=["sweep-outbox", "prune-outbox"], role=["retry-consumer-failures"], no_role=[]
-    ),
+    "dapr": dict(beat=[], role=WITH_DAPR, no_role=SHARED_WITH_DAPR),
+    "dapr and celery": dict(beat=SHARED_WITH_DAPR, role=["retry-consumer-failures"], no_role=[]),
 }
 
 

@@ -3,10 +3,10 @@
 import pytest
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from tasks.models import Profile
+from tasks.models import ApiToken, Profile
 from tests.factories import UserFactory
 
 PASSWORD = "correct horse battery staple"
@@ -58,11 +58,15 @@ def test_register_with_bad_input_is_400_naming_the_field(anon_api, db, payload, 
     assert not get_user_model().objects.filter(username="carol").exists()
 
 
-def test_token_exchanges_username_and_password_for_a_token(anon_api, alice):
+def test_token_exchanges_username_and_password_for_a_new_named_token(anon_api, alice):
     response = anon_api.post("/api/auth/token/", {"username": "alice", "password": PASSWORD})
 
     assert response.status_code == 200
-    assert response.json() == {"token": Token.objects.get(user=alice).key}
+    body = response.json()
+    token = ApiToken.objects.get(user=alice)
+    assert body["token"].startswith(token.prefix)
+    assert token.digest == ApiToken.digest_of(body["token"])
+    assert body["name"] == f"API token ({timezone.localdate().isoformat()})"
 
 
 def test_token_with_a_wrong_password_is_400(anon_api, alice):

@@ -41,6 +41,8 @@ def test_the_schema_is_served_at_api_schema(schema):
         ("/api/categories/{id}/", {"get", "put", "patch", "delete"}),
         ("/api/tags/", {"get", "post"}),
         ("/api/tags/{id}/", {"get", "put", "patch", "delete"}),
+        ("/api/tokens/", {"get", "post"}),
+        ("/api/tokens/{id}/", {"delete"}),
     ],
 )
 def test_the_schema_documents_every_endpoint(schema, path, methods):

@@ -207,4 +207,18 @@
     sidebar.classList.toggle("is-open", open);
     toggle.setAttribute("aria-expanded", String(open));
   });
+
+  /* --- copy buttons (API token): shown only where the clipboard can be written -------- */
+  if (navigator.clipboard) {
+    document.querySelectorAll("[data-copy]").forEach((button) => { button.hidden = false; });
+  }
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-copy]");
+    if (!button) return;
+    const field = document.getElementById(button.dataset.copy);
+    navigator.clipboard.writeText(field.value).then(
+      () => { button.textContent = "Copied"; },
+      () => { field.select(); button.textContent = "Select and copy"; }
+    );
+  });
 })();
