@@ -5,6 +5,8 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 
+from django.core.exceptions import ValidationError
+
 from .rules import normalise_rule, parse_parts
 
 _UNITS = {
@@ -60,7 +62,10 @@ def describe(rule_text: str) -> str:
     """A sentence for a valid rule (best effort for exotic combinations)."""
     if not rule_text:
         return ""
-    parts = parse_parts(normalise_rule(rule_text))
+    try:
+        parts = parse_parts(normalise_rule(rule_text))
+    except ValidationError:
+        return rule_text  # saved before today's checks refused it: shown as it is
     freq = parts["FREQ"]
     interval = int(parts.get("INTERVAL", "1"))
     unit = _UNITS[freq]

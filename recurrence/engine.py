@@ -4,19 +4,31 @@ Rules are expanded over *naive local* date-times anchored on DTSTART (the first 
 due date as wall-clock time in the task's zone), then each occurrence is placed in the
 zone: a 09:00 America/New_York task stays at 09:00 across DST changes. A local time in a
 spring-forward gap moves forward by the gap; an ambiguous autumn time takes the first.
+
+Every series ends at the end of the supported date-times (``SUPPORTED_END``) at the
+latest, as if its UNTIL said so, and an UNTIL outside them is read as the nearest end: no
+occurrence is ever one a task could not be saved with, and no conversion overflows.
+Finding the next instance examines at most ``EXPANSION_BUDGET`` candidate instants.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import logging
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dateutil import rrule as du
 
-from todo_project.timezones import from_local_naive, localize, to_local_naive
+from todo_project.timezones import (
+    SUPPORTED_END,
+    clamp_to_supported,
+    from_local_naive,
+    localize,
+    to_local_naive,
+)
 
 from .rules import (
     EXPANSION_BUDGET,
@@ -26,6 +38,8 @@ from .rules import (
     validate_rule,
     with_budget,
 )
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,12 +60,14 @@ class ParsedRule:
             until = dt.datetime.strptime(parts.pop("UNTIL"), "%Y%m%dT%H%M%SZ").replace(
                 tzinfo=dt.UTC
             )
+            until = clamp_to_supported(until)
         return cls(";".join(f"{k}={v}" for k, v in parts.items()), count, until)
 
-    def rrule(self, anchor: dt.datetime, tz_name: str) -> du.rrule:
-        until_local = to_local_naive(self.until_utc, tz_name) if self.until_utc else None
-        rule = du.rrulestr(self.body, dtstart=anchor, cache=False)
-        return rule.replace(until=until_local) if until_local else rule
+    def rrule(self, anchor: dt.datetime, tz_name: str, *, budget: int | None = None) -> du.rrule:
+        """The expansion from ``anchor``, ending at UNTIL or the supported range's end."""
+        until_local = to_local_naive(self.until_utc or SUPPORTED_END, tz_name)
+        rule = du.rrulestr(self.body, dtstart=anchor, cache=False).replace(until=until_local)
+        return rule if budget is None else with_budget(rule, budget)
 
 
 class Occurrences(list):
@@ -73,9 +89,7 @@ def iter_occurrences(
     if parsed.until_utc and from_local_naive(anchor, tz_name) > parsed.until_utc:
         yield anchor
         return
-    expansion = parsed.rrule(anchor, tz_name)
-    if budget is not None:
-        expansion = with_budget(expansion, budget)
+    expansion = parsed.rrule(anchor, tz_name, budget=budget)
     series = itertools.chain([anchor], _after(expansion, anchor))
     for emitted, occurrence in enumerate(series, start=1):
         yield occurrence
@@ -92,15 +106,21 @@ def _after(rule: du.rrule, anchor: dt.datetime) -> Iterator[dt.datetime]:
 def next_scheduled(
     rule: str, anchor: dt.datetime, tz_name: str, *, after: dt.datetime
 ) -> dt.datetime | None:
-    """``schedule`` mode: the first occurrence of the series strictly after ``after``."""
+    """``schedule`` mode: the first occurrence of the series strictly after ``after``.
+
+    None when the series has ended, or when no occurrence is found within the budget.
+    """
     parsed = ParsedRule.parse(rule)
-    if parsed.count is None:
-        if after < anchor:
-            return anchor
-        return parsed.rrule(anchor, tz_name).after(after, inc=False)
-    for occurrence in iter_occurrences(rule, anchor, tz_name):
-        if occurrence > after:
-            return occurrence
+    try:
+        if parsed.count is None:
+            if after < anchor:
+                return anchor
+            return parsed.rrule(anchor, tz_name, budget=EXPANSION_BUDGET).after(after, inc=False)
+        for occurrence in iter_occurrences(rule, anchor, tz_name, budget=EXPANSION_BUDGET):
+            if occurrence > after:
+                return occurrence
+    except SearchBudgetSpent:
+        _budget_spent(rule, anchor, tz_name)
     return None
 
 
@@ -121,7 +141,24 @@ def next_after_completion(
     if parsed.count is not None and instances_so_far >= parsed.count:
         return None
     new_anchor = dt.datetime.combine(completed_local.date(), anchor.time())
-    return parsed.rrule(new_anchor, tz_name).after(new_anchor, inc=False)
+    try:
+        return parsed.rrule(new_anchor, tz_name, budget=EXPANSION_BUDGET).after(
+            new_anchor, inc=False
+        )
+    except SearchBudgetSpent:
+        _budget_spent(rule, new_anchor, tz_name)
+        return None
+
+
+def _budget_spent(rule: str, anchor: dt.datetime, tz_name: str) -> None:
+    """A rule saved before today's checks can be too sparse to search: its series ends."""
+    logger.warning(
+        "next occurrence not found within %s candidates rule=%s anchor=%s zone=%s",
+        EXPANSION_BUDGET,
+        rule,
+        anchor.isoformat(),
+        tz_name,
+    )
 
 
 def upcoming(

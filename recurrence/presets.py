@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from django.core.exceptions import ValidationError
 
-from todo_project.timezones import from_local_naive, to_local_naive
+from todo_project.timezones import clamp_to_supported, from_local_naive, to_local_naive
 
 from .rules import WEEKDAYS, normalise_rule, parse_parts
 
@@ -160,6 +160,7 @@ def choice_from_rule(rule: str, *, due_local: dt.datetime | None, tz_name: str) 
         base = replace(base, end=END_COUNT, count=int(parts["COUNT"]))
     elif "UNTIL" in parts:
         instant = dt.datetime.strptime(parts["UNTIL"], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+        instant = clamp_to_supported(instant)  # UNTIL=99991231T235959Z: the range's end
         base = replace(base, end=END_UNTIL, until=to_local_naive(instant, tz_name).date())
     body = {k: v for k, v in parts.items() if k not in ("INTERVAL", "COUNT", "UNTIL")}
     if body == {"FREQ": "MONTHLY"}:

@@ -29,8 +29,11 @@ EXPANSION_BUDGET = 200_000
 
 FREQUENCIES = ("MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-_BYDAY_ITEM = re.compile(r"^([+-]?)(\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
-_UNTIL_UTC = re.compile(r"^\d{8}T\d{6}Z$")
+# Digits are ASCII only (re.ASCII: Python's \d and int() also take Arabic-Indic digits).
+_BYDAY_ITEM = re.compile(r"^([+-]?)(\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$", re.ASCII)
+_UNTIL_UTC = re.compile(r"^\d{8}T\d{6}Z$", re.ASCII)
+_WHOLE_NUMBER = re.compile(r"\d{1,9}", re.ASCII)
+_SIGNED_NUMBER = re.compile(r"[+-]?\d{1,9}", re.ASCII)
 _INTEGER_LIST_RANGES = {
     "BYSECOND": (0, 60, False),
     "BYMINUTE": (0, 59, False),
@@ -71,6 +74,7 @@ def parse_parts(rule: str) -> dict[str, str]:
     """Split a normalised rule into its parts, checking each; raises ValidationError."""
     if len(rule) > MAX_RULE_LENGTH:
         raise ValidationError(f"The rule is longer than {MAX_RULE_LENGTH} characters.")
+    _check_ascii(rule)
     if not rule:
         raise ValidationError("The rule is empty.")
     parts: dict[str, str] = {}
@@ -87,6 +91,15 @@ def parse_parts(rule: str) -> dict[str, str]:
     return parts
 
 
+def _check_ascii(text: str) -> None:
+    """RFC 5545 rules are ASCII: an Arabic-Indic or superscript 3 is refused, never read as 3."""
+    if not text.isascii():
+        odd = next(char for char in text if not char.isascii())
+        raise ValidationError(
+            f"The rule may use only ASCII letters, digits and punctuation; '{odd}' is not."
+        )
+
+
 def _check_parts(parts: dict[str, str]) -> None:
     freq = parts.get("FREQ")
     if freq is None:
@@ -98,7 +111,7 @@ def _check_parts(parts: dict[str, str]) -> None:
     for name, upper in (("COUNT", MAX_COUNT), ("INTERVAL", MAX_INTERVAL)):
         if name in parts:
             value = parts[name]
-            if not value.isdigit() or not 1 <= int(value) <= upper:
+            if not _WHOLE_NUMBER.fullmatch(value) or not 1 <= int(value) <= upper:
                 raise ValidationError(f"{name} must be a whole number from 1 to {upper}.")
     if "UNTIL" in parts and not _UNTIL_UTC.match(parts["UNTIL"]):
         raise ValidationError(
@@ -128,10 +141,9 @@ def _check_parts(parts: dict[str, str]) -> None:
         if name not in parts:
             continue
         for item in parts[name].split(","):
-            try:
-                number = int(item)
-            except ValueError:
-                raise ValidationError(f"{name} value '{item}' is not a number.") from None
+            if not _SIGNED_NUMBER.fullmatch(item):
+                raise ValidationError(f"{name} value '{item}' is not a number.")
+            number = int(item)
             magnitude = abs(number) if signed else number
             if (number < 0 and not signed) or not low <= magnitude <= high:
                 bounds = f"±{low}..{high}" if signed else f"{low}..{high}"
@@ -259,6 +271,7 @@ def build_rrule(rule: str, dtstart: dt.datetime) -> du.rrule:
 
 def validate_rule(text: str, *, dtstart: dt.datetime | None = None) -> str:
     """Check a rule and return it normalised; ``ValidationError`` says what is wrong."""
+    _check_ascii(text or "")  # before upper-casing, which turns a dotless i into an I
     rule = normalise_rule(text)
     parts = parse_parts(rule)
     start = dtstart or dt.datetime(2000, 1, 3, 9, 0, tzinfo=dt.UTC)

@@ -7,7 +7,9 @@ recurrence package never imports ``tasks``: a task is passed in and read by its 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
+from django.core.exceptions import ValidationError
 from django.db.models import F
 from django.utils import timezone
 
@@ -16,6 +18,8 @@ from todo_project.timezones import from_local_naive, to_local_naive
 from .engine import Occurrences, next_after_completion, next_scheduled, upcoming
 from .models import RecurrenceSeries
 from .rules import normalise_rule, parse_parts, preset_rule
+
+logger = logging.getLogger(__name__)
 
 #: Task fields that make a different rule (as opposed to moving the series in time).
 RULE_FIELDS = {"recurrence_rule", "recurrence_type", "recurrence_interval", "recurrence_mode"}
@@ -103,9 +107,18 @@ def _continue_count(series: RecurrenceSeries, previous: RecurrenceSeries) -> Non
 
 
 def next_occurrence(task, *, completed_at: dt.datetime) -> dt.datetime | None:
-    """When the instance after ``task`` is due, or None when the series is exhausted."""
+    """When the instance after ``task`` is due, or None when the series is exhausted.
+
+    A series whose stored rule today's checks refuse (saved before them) ends here too:
+    completing its instance must still work.
+    """
     series = task.series
     if series is None or series.ended:
+        return None
+    try:
+        parse_parts(normalise_rule(series.rule))
+    except ValidationError as exc:
+        logger.warning("series rule refused, series ends series=%s: %s", series.pk, exc)
         return None
     tz_name = series.timezone
     completed_local = to_local_naive(completed_at, tz_name)

@@ -44,7 +44,14 @@ from django.utils import dateformat, timezone
 
 from recurrence.describe import describe
 from recurrence.engine import upcoming
-from recurrence.rules import MAX_INTERVAL, parse_parts, validate_rule
+from recurrence.rules import (
+    MAX_INTERVAL,
+    VALIDATION_BUDGET,
+    SearchBudgetSpent,
+    parse_parts,
+    validate_rule,
+    with_budget,
+)
 from todo_project.timezones import from_local_naive, to_local_naive
 
 from .models import (
@@ -147,13 +154,15 @@ _DATE_PREPOSITIONS = {"on", "by", "due", "starting"}
 
 _TOKEN = re.compile(r'"[^"]*"|“[^”]*”|\S+')
 _TRAILING = ",.;:!?)"
-_DIGITS = re.compile(r"\d{1,4}")
-_DAY_NUMBER = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?")
-_ORDINAL = re.compile(r"(\d{1,2})(?:st|nd|rd|th)")
-_YEAR = re.compile(r"\d{4}")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_CLOCK = re.compile(r"(\d{1,2})(?::(\d{2}))?([ap]\.?m\.?)?")
-_COMPACT_DURATION = re.compile(r"(\d{1,4})(m|min|mins|h|hr|hrs|d|w)")
+# Numbers are ASCII digits only (re.ASCII): "every ٣ days" or "every ³ days" stays in the
+# title, as any other word it does not understand, and never reaches a rule or int().
+_DIGITS = re.compile(r"\d{1,4}", re.ASCII)
+_DAY_NUMBER = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?", re.ASCII)
+_ORDINAL = re.compile(r"(\d{1,2})(?:st|nd|rd|th)", re.ASCII)
+_YEAR = re.compile(r"\d{4}", re.ASCII)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_CLOCK = re.compile(r"(\d{1,2})(?::(\d{2}))?([ap]\.?m\.?)?", re.ASCII)
+_COMPACT_DURATION = re.compile(r"(\d{1,4})(m|min|mins|h|hr|hrs|d|w)", re.ASCII)
 #: Words a multi-word ``#Category name`` may have.
 _MAX_CATEGORY_WORDS = 6
 #: dateparser calls per scan: failed candidates ("31 april") cannot make a parse slow.
@@ -805,7 +814,11 @@ def _first_occurrence(rule: str, start: dt.datetime) -> dt.datetime:
         for name, value in parse_parts(rule).items()
         if name not in ("INTERVAL", "COUNT", "UNTIL")
     )
-    return du.rrulestr(body, dtstart=start, cache=False).after(start, inc=True) or start
+    expansion = with_budget(du.rrulestr(body, dtstart=start, cache=False), VALIDATION_BUDGET)
+    try:
+        return expansion.after(start, inc=True) or start
+    except SearchBudgetSpent:
+        return start
 
 
 def _when_label(value: dt.datetime, now: dt.datetime) -> str:

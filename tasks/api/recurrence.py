@@ -16,7 +16,7 @@ from recurrence.describe import describe
 from recurrence.engine import recurrence_preview
 from recurrence.rules import EXPANSION_BUDGET, normalise_rule
 
-from ..models import RecurrenceMode, validate_timezone
+from ..models import RecurrenceMode, validate_supported_timezone
 from .serializers import LocalDateTimeField, StrictFieldsMixin
 
 MAX_PREVIEW = 50
@@ -63,7 +63,7 @@ class PreviewSerializer(StrictFieldsMixin, serializers.Serializer):
     due_date = LocalDateTimeField(
         required=False, help_text="The first instance's due date (DTSTART); default now."
     )
-    timezone = serializers.CharField(required=False, validators=[validate_timezone])
+    timezone = serializers.CharField(required=False, validators=[validate_supported_timezone])
     mode = serializers.ChoiceField(choices=RecurrenceMode.choices, default="schedule")
     count = serializers.IntegerField(min_value=1, max_value=MAX_PREVIEW, default=5)
 

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
-from ..models import validate_timezone
+from ..models import validate_supported_timezone
 
 
 class SignupForm(UserCreationForm):
@@ -48,7 +48,7 @@ class SettingsForm(forms.Form):
     timezone = forms.CharField(
         label="Time zone",
         max_length=64,
-        validators=[validate_timezone],
+        validators=[validate_supported_timezone],
         help_text="Start typing a city, e.g. Europe/Paris or America/New_York.",
         widget=forms.TextInput(
             attrs={"list": "timezone-options", "autocomplete": "off", "spellcheck": "false"}

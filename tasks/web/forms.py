@@ -31,7 +31,7 @@ from ..models import (
     Task,
     available_timezones,
     validate_supported_datetime,
-    validate_timezone,
+    validate_supported_timezone,
 )
 from ..selectors import user_timezone
 
@@ -157,7 +157,7 @@ class TaskForm(forms.Form):
         label="Time zone",
         required=False,
         max_length=64,
-        validators=[validate_timezone],
+        validators=[validate_supported_timezone],
         widget=forms.TextInput(
             attrs={"list": "timezone-names", "autocomplete": "off", "spellcheck": "false"}
         ),

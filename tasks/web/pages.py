@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 import zoneinfo
 from urllib.parse import urlsplit
 
@@ -309,7 +310,8 @@ def task_next_instance(request: HttpRequest, task_id: int) -> HttpResponse:
             {"task": spawned, "is_new": True, "list_url": safe_next(request, "")},
         )
     raw_attempt = request.GET.get("attempt", "")
-    attempt = int(raw_attempt) if raw_attempt.isdigit() else 0
+    # ASCII digits, and few of them: int() takes "³" and refuses 5,000 digits.
+    attempt = int(raw_attempt) if re.fullmatch(r"[0-9]{1,3}", raw_attempt) else 0
     if attempt >= NEXT_INSTANCE_ATTEMPTS or not task.completed:
         return HttpResponse("")
     return render(

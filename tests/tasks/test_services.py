@@ -664,6 +664,7 @@ def test_the_service_and_the_api_name_an_unknown_field_in_the_same_words(alice, 
 #: decorator silences the Task safety net for a service that emits its own event, and these
 #: save no Task.
 NO_TASK_SERVICE = {
+    "api_token_mark_used": "one UPDATE of a token's last use, no event; on most requests none",
     "reject_unknown_fields": "writes nothing",
     "task_service": "the decorator itself",
     "task_snapshot": "writes nothing",
