@@ -74,13 +74,25 @@ def _json_type_error(field: serializers.Field, value) -> str | None:
         if isinstance(field, kind):
             if isinstance(value, bool) and expected is not bool:  # a bool is an int to Python
                 return message
-            return None if isinstance(value, expected) else message
+            if not isinstance(value, expected):
+                return message
+            return _raw_length_error(field, value)
+    return None
+
+
+def _raw_length_error(field: serializers.Field, value) -> str | None:
+    """A string longer than the field's ``max_length`` as sent, before DRF trims it: the
+    schema's ``maxLength`` counts what the client sends, so the server counts the same."""
+    max_length = getattr(field, "max_length", None)
+    if isinstance(field, serializers.CharField) and max_length and len(value) > max_length:
+        return field.error_messages["max_length"].format(max_length=max_length)
     return None
 
 
 def reject_wrong_json_types(fields, data: dict) -> None:
-    """A 400 naming each writable field whose JSON value has the wrong type (null is left
-    to the field), and each wrong item of a list of strings (``{"tags": {"0": [...]}}``)."""
+    """A 400 naming each writable field whose JSON value has the wrong type or is a string
+    longer than its ``max_length`` (null is left to the field), and each wrong item of a
+    list of strings (``{"tags": {"0": [...]}}``)."""
     errors: dict = {}
     for name, value in data.items():
         field = fields.get(name)

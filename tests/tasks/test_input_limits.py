@@ -267,6 +267,49 @@ def test_the_model_bounds_the_description_for_every_write_path(alice):
     assert "description" in caught.value.message_dict
 
 
+# --- string lengths, as sent --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "error"),
+    [
+        (
+            "/api/tasks/",
+            {"title": " " + "a" * 255},
+            {"title": ["Ensure this field has no more than 255 characters."]},
+        ),
+        (
+            "/api/tasks/",
+            {"title": "a", "tags": ["\u001d" + "b" * 50]},
+            {"tags": {"0": ["Ensure this field has no more than 50 characters."]}},
+        ),
+        (
+            "/api/tokens/",
+            {"name": "\u001d" + "c" * 100},
+            {"name": ["Ensure this field has no more than 100 characters."]},
+        ),
+    ],
+    ids=["title", "tag", "token-name"],
+)
+def test_a_string_longer_than_its_limit_as_sent_is_a_400_even_if_trimming_would_fit(
+    api, url, body, error
+):
+    # The schema's maxLength counts the characters sent; DRF alone trims whitespace first.
+    response = api.post(url, body, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == error
+
+
+def test_whitespace_around_a_string_within_its_limit_is_trimmed(api):
+    response = api.post(
+        "/api/tasks/", {"title": "  Pay rent  ", "tags": [" bills "]}, format="json"
+    )
+
+    assert response.status_code == 201
+    assert (response.json()["title"], response.json()["tags"]) == ("Pay rent", ["bills"])
+
+
 # --- remind_before -----------------------------------------------------------------------
 
 
