@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
+import uuid
 from collections.abc import Callable
+
+import requests
 
 from events import routing
 from events.models import OutboxEvent
 from events.routing import Consumer, JobCallback
-from tests.support.fake_dapr import FakeDaprSidecar
+from tests.support.fake_dapr import CLOUDEVENTS_CONTENT_TYPE, FakeDaprSidecar
 
 #: The role of the tests' own consumers (``EVENT_CONSUMERS`` in these tests).
 TEST_CONSUMER = "events-tests"
@@ -80,3 +84,27 @@ def start_sidecar(settings, **kwargs) -> FakeDaprSidecar:
     settings.DAPR_API_TOKEN = kwargs.get("api_token") or ""
     settings.APP_API_TOKEN = kwargs.get("app_token") or ""
     return sidecar
+
+
+def publish_poison_reminder(sidecar_url: str, api_token: str, *, pubsub: str, source: str) -> dict:
+    """Publish, through a sidecar as any producer could, a well-formed ``reminder.due`` its
+    handler fails on every time with a database error, which is retried (not Unprocessable):
+    PostgreSQL refuses a UTC offset of 16 h or more. The event as published."""
+    poison_id = f"poison-{uuid.uuid4()}"
+    poison = {
+        "specversion": "1.0",
+        "id": poison_id,
+        "source": source,
+        "type": "com.tideline.reminder.due.v1",
+        "datacontenttype": "application/json",
+        "data": {"task_id": 987654, "user_id": 1, "remind_at": "2030-02-28T09:00:00+16:00"},
+    }
+    published = requests.post(
+        f"{sidecar_url}/v1.0/publish/{pubsub}/task-reminders",
+        params={"metadata.partitionKey": "987654"},
+        data=json.dumps(poison),
+        headers={"Content-Type": CLOUDEVENTS_CONTENT_TYPE, "dapr-api-token": api_token},
+        timeout=5,
+    )
+    assert published.status_code == 204, published.text
+    return poison

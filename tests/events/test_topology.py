@@ -32,10 +32,9 @@ import pytest
 import requests
 
 from tests.conftest import require_service
-from tests.events.helpers import wait_until
+from tests.events.helpers import publish_poison_reminder, wait_until
 from tests.notifications.conftest import LoopbackSmtp, Received
 from tests.support.fake_dapr import (
-    CLOUDEVENTS_CONTENT_TYPE,
     SUCCESS,
     FakeDaprSidecar,
     RedisStreamsBroker,
@@ -308,28 +307,10 @@ def test_a_poison_event_never_holds_back_the_others_and_is_dead_lettered_after_t
     topology: Topology,
 ) -> None:
     notifications = topology.notifications
-    poison_id = f"poison-{uuid.uuid4()}"
-    poison = {
-        "specversion": "1.0",
-        "id": poison_id,
-        "source": "web",
-        "type": "com.tideline.reminder.due.v1",
-        "datacontenttype": "application/json",
-        # A well-formed event its handler fails on every time with a database error, which is
-        # retried (not Unprocessable): PostgreSQL refuses a UTC offset of 16 h or more.
-        "data": {"task_id": 987654, "user_id": 1, "remind_at": "2030-02-28T09:00:00+16:00"},
-    }
-    published = requests.post(
-        f"{topology.web.sidecar.url}/v1.0/publish/{PUBSUB}/task-reminders",
-        params={"metadata.partitionKey": "987654"},
-        data=json.dumps(poison),
-        headers={
-            "Content-Type": CLOUDEVENTS_CONTENT_TYPE,
-            "dapr-api-token": topology.web.sidecar.api_token,
-        },
-        timeout=5,
+    poison = publish_poison_reminder(
+        topology.web.sidecar.url, topology.web.sidecar.api_token, pubsub=PUBSUB, source="web"
     )
-    assert published.status_code == 204
+    poison_id = poison["id"]
     # Another task's reminder, on the same topic and partition, due while the app is still
     # retrying the poison (about 9 s).
     task_id = topology.create_task(
