@@ -78,7 +78,6 @@ def test_the_page_stops_asking_for_a_next_instance_that_never_comes(browser, ali
     assert response.content == b""
 
 
-
 @pytest.mark.parametrize("attempt", ["9" * 5000, "\u00b3", "-1"])
 def test_a_malformed_attempt_counts_as_the_first(browser, alice, attempt):
     task = make_task(alice, title="Once", recurrence_rule="FREQ=DAILY;COUNT=1", completed=True)
@@ -87,6 +86,7 @@ def test_a_malformed_attempt_counts_as_the_first(browser, alice, attempt):
 
     assert response.status_code == 200
     assert 'attempt=1"' in response.content.decode()
+
 
 def test_without_javascript_completing_a_recurring_task_names_the_next_date(browser, alice):
     task = make_task(
