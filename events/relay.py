@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db.models import Exists, F, Max, OuterRef, Q
+from django.db.models import Case, DateTimeField, Exists, F, Max, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from .backoff import exponential_backoff
@@ -62,34 +62,54 @@ def _unlocked(now: dt.datetime) -> Q:
     return Q(locked_until__isnull=True) | Q(locked_until__lt=now)
 
 
-def claim_batch(*, batch_size: int | None = None) -> tuple[str, list[OutboxEvent]]:
-    """Lease the due head-of-queue rows; returns the claim token and the rows won."""
-    now = timezone.now()
+def _eligible(now: dt.datetime) -> Q:
+    """Pending, due, not leased, and the oldest pending row of its (topic, partition key)."""
     earlier_pending = OutboxEvent.objects.filter(
         state=OutboxState.PENDING,
         topic=OuterRef("topic"),
         partition_key=OuterRef("partition_key"),
         seq__lt=OuterRef("seq"),
     )
-    heads = list(
-        OutboxEvent.objects.filter(state=OutboxState.PENDING, next_attempt_at__lte=now)
-        .filter(_unlocked(now))
-        .filter(~Exists(earlier_pending))
-        .order_by("seq")
-        .values_list("seq", flat=True)[: batch_size or settings.OUTBOX_BATCH_SIZE]
+    return (
+        Q(state=OutboxState.PENDING, next_attempt_at__lte=now)
+        & _unlocked(now)
+        & ~Exists(earlier_pending)
     )
+
+
+def claim_batch(*, batch_size: int | None = None) -> tuple[str, list[OutboxEvent]]:
+    """Lease the due head-of-queue rows; returns the claim token and the rows won.
+
+    Two statements when no other relay competes: the SELECT of the heads, then the
+    conditional UPDATE that claims them (a third reads which rows were won when some were
+    taken in between).
+    """
+    now = timezone.now()
     token = uuid.uuid4().hex
+    heads = list(
+        OutboxEvent.objects.filter(_eligible(now)).order_by("seq")[
+            : batch_size or settings.OUTBOX_BATCH_SIZE
+        ]
+    )
     if not heads:
         return token, []
-    # The conditional UPDATE is the claim: a row already leased by another relay no longer
-    # matches, so each row is won by exactly one relay.
-    OutboxEvent.objects.filter(seq__in=heads, state=OutboxState.PENDING).filter(
-        _unlocked(now)
-    ).update(
-        locked_by=token,
-        locked_until=now + dt.timedelta(seconds=settings.OUTBOX_LEASE_SECONDS),
-    )
-    return token, list(OutboxEvent.objects.filter(locked_by=token, state=OutboxState.PENDING))
+    # The conditional UPDATE is the claim: it checks eligibility again, so a row another
+    # relay leased (or one that stopped being the head of its key) meanwhile no longer
+    # matches, and each row is won by exactly one relay.
+    seqs = [row.seq for row in heads]
+    lease = {
+        "locked_by": token,
+        "locked_until": now + dt.timedelta(seconds=settings.OUTBOX_LEASE_SECONDS),
+    }
+    won = OutboxEvent.objects.filter(_eligible(now), seq__in=seqs).order_by().update(**lease)
+    if won < len(heads):
+        mine = set(
+            OutboxEvent.objects.filter(seq__in=seqs, locked_by=token).values_list("seq", flat=True)
+        )
+        heads = [row for row in heads if row.seq in mine]
+    for row in heads:
+        row.locked_by, row.locked_until = lease["locked_by"], lease["locked_until"]
+    return token, heads
 
 
 class Lease:
@@ -121,15 +141,23 @@ class Lease:
 
 
 def relay_once(*, transport=None, batch_size: int | None = None) -> RelayStats:
-    """Claim one batch, publish it and record each row's outcome."""
-    stats = RelayStats()
+    """Claim one batch, publish it and record the outcomes: one UPDATE for the delivered
+    rows, one per kind of failure (same outcome and error)."""
     token, rows = claim_batch(batch_size=batch_size)
     if not rows:
-        return stats
+        return RelayStats()
     transport = transport or get_transport()
     started = time.monotonic()
     outcomes = transport.publish(rows, still_mine=Lease(token, rows).still_mine)
     duration_ms = int((time.monotonic() - started) * 1000 / len(rows))
+    return _record(token, rows, outcomes, duration_ms)
+
+
+def _record(
+    token: str, rows: list[OutboxEvent], outcomes: dict[int, Outcome], duration_ms: int
+) -> RelayStats:
+    """Write each row's outcome, only on rows this relay still holds (``locked_by``)."""
+    stats = RelayStats()
     now = timezone.now()
     common = dict(
         attempts=F("attempts") + 1,
@@ -139,13 +167,18 @@ def relay_once(*, transport=None, batch_size: int | None = None) -> RelayStats:
         locked_by="",
         locked_until=None,
     )
-    delivered = [row for row in rows if outcomes[row.seq].delivered]
-    if delivered:  # one UPDATE for every delivered row of the batch
-        OutboxEvent.objects.filter(seq__in=[r.seq for r in delivered], locked_by=token).update(
-            state=OutboxState.DELIVERED, delivered_at=now, last_error="", **common
-        )
-        stats.delivered = len(delivered)
-        for row in delivered:
+    # (the change, its stats field) -> the rows it applies to
+    groups: dict[tuple[tuple, str], list[OutboxEvent]] = defaultdict(list)
+    retry_at: dict[int, dt.datetime] = {}
+    configuration_errors: dict[str, list[tuple[OutboxEvent, Outcome]]] = defaultdict(list)
+    for row in rows:
+        outcome = outcomes[row.seq]
+        if outcome.answer is Answer.LEASE_LOST:
+            continue
+        if outcome.delivered:
+            groups[((("state", OutboxState.DELIVERED), ("last_error", "")), "delivered")].append(
+                row
+            )
             logger.info(
                 "event published event_id=%s type=%s topic=%s attempt=%s",
                 row.id,
@@ -153,17 +186,12 @@ def relay_once(*, transport=None, batch_size: int | None = None) -> RelayStats:
                 row.topic,
                 row.attempts + 1,
             )
-    configuration_errors: dict[str, list[tuple[OutboxEvent, Outcome]]] = defaultdict(list)
-    for row in rows:
-        outcome = outcomes[row.seq]
-        if outcome.delivered or outcome.answer is Answer.LEASE_LOST:
             continue
-        mine = OutboxEvent.objects.filter(seq=row.seq, locked_by=token)
         last_error = _last_error(outcome)[:2000]
         log_args = (row.id, row.event_type, row.topic, row.attempts + 1, last_error)
         if outcome.answer is Answer.REJECTED:
-            mine.update(state=OutboxState.FAILED, last_error=last_error, **common)
-            stats.failed += 1
+            change = (("state", OutboxState.FAILED), ("last_error", last_error))
+            groups[(change, "failed")].append(row)
             logger.error(
                 "event rejected, parked event_id=%s type=%s topic=%s attempt=%s error=%s",
                 *log_args,
@@ -171,28 +199,35 @@ def relay_once(*, transport=None, batch_size: int | None = None) -> RelayStats:
         elif outcome.answer is Answer.DEAD_LETTERED:
             # Done, so the next event of its (topic, key) goes on; a consumer's dead letter
             # (events.ConsumerFailure) keeps it for a replay.
-            mine.update(
-                state=OutboxState.DELIVERED, delivered_at=now, last_error=last_error, **common
-            )
-            stats.delivered += 1
+            change = (("state", OutboxState.DELIVERED), ("last_error", last_error))
+            groups[(change, "delivered")].append(row)
             logger.warning(
                 "event dead-lettered in-process, the stream goes on event_id=%s type=%s"
                 " topic=%s attempt=%s error=%s",
                 *log_args,
             )
         else:  # transient and configuration errors alike: retried with backoff, never parked
-            mine.update(
-                next_attempt_at=now + backoff(row.attempts + 1),
-                last_error=last_error,
-                **common,
-            )
-            stats.retried += 1
+            groups[((("last_error", last_error),), "retried")].append(row)
+            retry_at[row.seq] = now + backoff(row.attempts + 1)  # jittered: spread out
             logger.warning(
                 "event publish failed, will retry event_id=%s type=%s topic=%s attempt=%s error=%s",
                 *log_args,
             )
             if outcome.answer is Answer.CONFIGURATION:
                 configuration_errors[outcome.hint].append((row, outcome))
+    for (change, counter), group in groups.items():
+        fields = dict(change)
+        if fields.get("state") == OutboxState.DELIVERED:
+            fields["delivered_at"] = now
+        if counter == "retried":
+            fields["next_attempt_at"] = Case(
+                *(When(seq=row.seq, then=Value(retry_at[row.seq])) for row in group),
+                output_field=DateTimeField(),
+            )
+        OutboxEvent.objects.filter(seq__in=[row.seq for row in group], locked_by=token).update(
+            **fields, **common
+        )
+        setattr(stats, counter, getattr(stats, counter) + len(group))
     for hint, failed in configuration_errors.items():  # one line per cause and attempt
         logger.error(
             "sidecar configuration error, publishing is blocked: %s; %s event(s) on %s kept "

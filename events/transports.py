@@ -5,11 +5,13 @@ Both hand the same CloudEvent envelopes to the same handlers; only the transport
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from enum import StrEnum
 
+import orjson
 from django.conf import settings
 
 from . import dapr
@@ -94,6 +96,15 @@ def _failed_entries(body) -> dict[str, str]:
     }
 
 
+def encode(value) -> bytes:
+    """``value`` as JSON bytes (orjson; the standard library for an integer beyond 64 bits,
+    which a dead-lettered CloudEvent kept as delivered may hold)."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value).encode()
+
+
 def _always_mine(row) -> bool:
     return True
 
@@ -110,8 +121,12 @@ class DaprTransport:
         for row in rows:
             by_topic[row.topic].append(row)
         for topic, topic_rows in by_topic.items():
-            mine = [row for row in topic_rows if still_mine(row)]
-            outcomes.update({row.seq: LEASE_LOST for row in topic_rows if row not in mine})
+            mine = []
+            for row in topic_rows:
+                if still_mine(row):
+                    mine.append(row)
+                else:
+                    outcomes[row.seq] = LEASE_LOST
             if settings.DAPR_BULK_PUBLISH and len(mine) > 1:
                 outcomes.update(self._publish_bulk(topic, mine, still_mine))
             else:
@@ -128,7 +143,7 @@ class DaprTransport:
                 "POST",
                 path,
                 params={"metadata.partitionKey": row.partition_key},
-                json=build_envelope(row),
+                data=encode(build_envelope(row)),
                 headers={"Content-Type": CONTENT_TYPE},
             )
         except dapr.DaprError as exc:
@@ -147,7 +162,9 @@ class DaprTransport:
             for row in rows
         ]
         try:
-            dapr.request("POST", path, json=entries)
+            dapr.request(
+                "POST", path, data=encode(entries), headers={"Content-Type": "application/json"}
+            )
         except dapr.DaprError as exc:
             outcome = classify(exc)
             if outcome.answer is Answer.REJECTED:

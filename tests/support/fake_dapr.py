@@ -34,6 +34,7 @@ Run by hand beside the app (see ``main``)::
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import hmac
 import json
@@ -41,6 +42,7 @@ import logging
 import queue
 import re
 import secrets
+import socket
 import threading
 import time
 import uuid
@@ -886,9 +888,34 @@ class _RedisConsumer:
 
 
 class _Server(ThreadingHTTPServer):
+    """Keeps each client's connection open between requests, as daprd does (HTTP/1.1
+    keep-alive); ``close_connections()`` cuts every client off, so a stopped sidecar
+    really is gone for a client holding a pooled connection."""
+
     allow_reuse_address = True
     daemon_threads = True
     sidecar: FakeDaprSidecar
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._connections_lock:
+                self._connections.discard(request)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:  # quiet
         pass
@@ -896,7 +923,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
-    protocol_version = "HTTP/1.0"  # one request per connection: stop() really cuts clients off
+    protocol_version = "HTTP/1.1"  # keep-alive, as daprd (fasthttp) serves its clients
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -1104,6 +1131,7 @@ class FakeDaprSidecar:
             subscriber, self._subscriber = self._subscriber, None
             scheduler, self._scheduler = self._scheduler, None
         server.shutdown()
+        server.close_connections()
         server.server_close()
         if self._serve_thread is not None:
             self._serve_thread.join(timeout=5)

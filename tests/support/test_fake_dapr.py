@@ -1463,3 +1463,22 @@ def test_run_by_hand_on_redis_two_app_ids_share_the_broker(app: TinyApp, redis_u
             process.terminate()
             process.communicate(timeout=10)
         other.close()
+
+
+def test_a_client_keeps_its_connection_between_calls_until_the_sidecar_stops() -> None:
+    """daprd serves HTTP/1.1 keep-alive; a stopped sidecar still cuts a pooled connection."""
+    dapr = FakeDaprSidecar().start()
+    try:
+        session = requests.Session()
+        url = f"{dapr.url}/v1.0/publish/{PUBSUB}/tasks"
+        for n in range(3):
+            assert session.post(url, json={"n": n}, timeout=5).status_code == 204
+        assert len(dapr._server._connections) == 1  # one connection served all three
+
+        dapr.stop()
+
+        with pytest.raises(requests.ConnectionError):
+            session.post(url, json={"n": 3}, timeout=2)
+        assert [e["data"]["n"] for e in dapr.events("tasks")] == [0, 1, 2]
+    finally:
+        dapr.stop()
