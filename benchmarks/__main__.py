@@ -144,12 +144,18 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     results = suite.run(connection, raw, size, rounds=args.rounds, only=only, log=log)
     raw_conn.close()
+    failure = None
     if not args.skip_load_runs:
-        results += loadruns.run(connection, size, only=only, log=log)
+        try:
+            results += loadruns.run(connection, size, only=only, log=log)
+        except Exception as exc:  # report what was measured, then fail
+            failure = exc
     print(f"# {size.tasks:,} tasks ({size.big_user_tasks:,} of the measured user), "
           f"{args.rounds} rounds; {versions(connection)}")  # fmt: skip
     print(report.table(results))
     log(f"# measured in {time.perf_counter() - started:.0f} s")
+    if failure is not None:
+        raise failure
 
 
 if __name__ == "__main__":

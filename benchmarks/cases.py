@@ -18,17 +18,21 @@ class Mismatch(AssertionError):
 @dataclass(frozen=True)
 class Goal:
     """``ratio``: app p50 / raw p50 at most this; ``ms``: app p50 at most this;
-    ``rate``: at least this many per second."""
+    ``rate``: at least this many per second; ``share``: app req/s ÷ plain req/s at least
+    this (load runs)."""
 
     ratio: float | None = None
     ms: float | None = None
     rate: float | None = None
+    share: float | None = None
 
     def __str__(self) -> str:
         if self.ratio is not None:
             return f"≤ {self.ratio:g}x"
         if self.ms is not None:
             return f"≤ {self.ms:g} ms"
+        if self.share is not None:
+            return f"≥ {self.share:g} of plain"
         return f"≥ {self.rate:g}/s"
 
 
@@ -41,6 +45,8 @@ class Result:
     statements: int | None = None
     #: For throughput cases: the measured rate (events/s, req/s), and what it is compared to.
     rate: float | None = None
+    #: Load runs: app req/s ÷ plain req/s.
+    share: float | None = None
     note: str = ""
 
     def p(self, variant: str, q: float) -> float:
@@ -61,6 +67,8 @@ class Result:
             return self.ratio is not None and self.ratio <= self.goal.ratio
         if self.goal.ms is not None:
             return self.p("app", 0.5) <= self.goal.ms
+        if self.goal.share is not None:
+            return self.share is not None and self.share >= self.goal.share
         return self.rate is not None and self.rate >= self.goal.rate
 
 

@@ -105,7 +105,7 @@ def plain_create(request) -> HttpResponse:
                 "INSERT INTO task_tags (task_id, tag_id) VALUES (%s, %s)",
                 [(task_id, pk) for pk in tag_ids.values()],
             )
-        row = (task_id, *[dict(zip(columns, values))[c] for c in _ROW_AFTER_ID])
+        row = (task_id, *[dict(zip(columns, values, strict=True))[c] for c in _ROW_AFTER_ID])
         document = task_document(row, sorted(names, key=str.casefold))
         event = {"task_id": task_id, "task_data": document, "user_id": user_id,
                  "timestamp": json_value(now)}  # fmt: skip
@@ -122,7 +122,7 @@ def plain_create(request) -> HttpResponse:
                     orjson.dumps(event).decode(),
                     now,
                     now,
-                ],  # fmt: skip
+                ],
             )
     return _json(orjson.dumps(document), 201)
 

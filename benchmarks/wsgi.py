@@ -4,8 +4,8 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "todo_project.settings")
 
-from django.conf import settings  # noqa: E402
+from django.conf import settings
 
-from todo_project.wsgi import application  # noqa: E402, F401
+from todo_project.wsgi import application  # noqa: F401
 
 settings.ROOT_URLCONF = "benchmarks.urls"
