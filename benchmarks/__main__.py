@@ -64,6 +64,8 @@ def prepare(size_tasks: int | None, reload: bool, log=print):
         if connection.vendor == "sqlite":
             data.fix_sqlite_anchors(connection)
         data.write_fingerprint(connection, wanted)
+    else:
+        data.restore(connection, size)
     started = time.perf_counter()
     data.analyze(connection)
     log(f"# {'VACUUM ANALYZE' if connection.vendor == 'postgresql' else 'ANALYZE'}: "

@@ -99,6 +99,9 @@ class ListQuery:
     where: str = ""
     params: tuple = ()
     order: str = "t.created_at DESC, t.id DESC"
+    #: ``tags=``: the user's tags of these (lower-case) names are looked up first, then the
+    #: tasks linked to those ids (``EXISTS`` for the page, the links alone for the count).
+    tags: tuple[str, ...] = ()
 
 
 class Raw:
@@ -151,22 +154,39 @@ class Raw:
             found[task_id].append(name)
         return found
 
+    def tag_ids(self, cur, user_id: int, names: tuple[str, ...]) -> list[int]:
+        where, params = self.in_list("lower(name)", list(names))
+        cur.execute(
+            self.sql(f"SELECT id FROM tasks_tag WHERE user_id = %s AND {where}"),
+            [user_id, *params],
+        )
+        return [row[0] for row in cur.fetchall()]
+
     def list(self, secret: str, q: ListQuery, *, base_url: str, page_size: int = 50) -> bytes:
         from rest_framework.utils.urls import replace_query_param
 
         cur = self.cursor()
         try:
             user_id = self.authenticate(cur, secret)
-            where = f"t.user_id = %s {q.where}"
+            where, params = f"t.user_id = %s {q.where}", [user_id, *q.params]
+            count_sql = f"SELECT COUNT(*) FROM tasks_task t WHERE {where}"
+            count_params = params
+            if q.tags:
+                tag_ids = self.tag_ids(cur, user_id, q.tags) or [0]
+                linked, link_params = self.in_list("tt.tag_id", tag_ids)
+                where += (
+                    f" AND EXISTS (SELECT 1 FROM task_tags tt WHERE tt.task_id = t.id AND {linked})"
+                )
+                params = [*params, *link_params]
+                count_sql = f"SELECT COUNT(DISTINCT tt.task_id) FROM task_tags tt WHERE {linked}"
+                count_params = link_params
             cur.execute(
                 self.sql(f"{SELECT_TASK} WHERE {where} ORDER BY {q.order} LIMIT {page_size}"),
-                [user_id, *q.params],
+                params,
             )
             rows = cur.fetchall()
             tags = self.tags_of(cur, [row[0] for row in rows])
-            cur.execute(
-                self.sql(f"SELECT COUNT(*) FROM tasks_task t WHERE {where}"), [user_id, *q.params]
-            )
+            cur.execute(self.sql(count_sql), count_params)
             count = cur.fetchone()[0]
         finally:
             cur.close()
@@ -210,14 +230,7 @@ def list_queries(vendor: str) -> dict[str, ListQuery]:
         "list due_date": ListQuery(
             "ordering=due_date&page_size=50", order="t.due_date ASC NULLS LAST, t.id ASC"
         ),
-        "list tags=work": ListQuery(
-            "tags=work&page_size=50",
-            # The user's own tag ids first, then the (tag, task) pairs.
-            where="AND EXISTS (SELECT 1 FROM task_tags tt WHERE tt.task_id = t.id AND "
-            "tt.tag_id IN (SELECT g.id FROM tasks_tag g WHERE g.user_id = t.user_id "
-            "AND lower(g.name) = %s))",
-            params=("work",),
-        ),
+        "list tags=work": ListQuery("tags=work&page_size=50", tags=("work",)),
         "list search=invoice": ListQuery(
             "search=invoice&page_size=50",
             where=f"AND (t.title {like} %s OR t.description {like} %s)",

@@ -426,3 +426,31 @@ def analyze(connection) -> None:
             connection.set_autocommit(autocommit)
         else:
             cursor.execute("ANALYZE")
+
+
+def restore(connection, size: Size) -> None:
+    """Undo what earlier runs wrote (created tasks and tags, completed instances, spawned
+    ones, the outbox), so every run measures the loaded data set."""
+    from django.db import transaction
+
+    n, block = size.tasks, SERIES_BLOCK
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        for statement in (
+            f"DELETE FROM task_tags WHERE task_id > {n}",
+            f"DELETE FROM notifications_reminderdelivery WHERE task_id > {n}",
+            f"UPDATE tasks_task SET parent_id = NULL WHERE id > {n}",
+            f"DELETE FROM tasks_task WHERE id > {n}",
+            f"DELETE FROM tasks_tag WHERE id > {size.users * TAGS_PER_USER}",
+            f"DELETE FROM recurrence_recurrenceseries WHERE id > {n // block + 1}",
+            "UPDATE recurrence_recurrenceseries SET instances_created = 2 "
+            "WHERE instances_created <> 2",
+            f"UPDATE tasks_task SET completed = {Sql(connection.vendor, EPOCH).false}, "
+            f"completed_at = NULL WHERE id % {block} = 1 AND id > 1 "
+            f"AND completed = {Sql(connection.vendor, EPOCH).true}",
+            "DELETE FROM events_outboxevent",
+            "DELETE FROM events_processedevent",
+        ):
+            cursor.execute(statement)
+
+
+EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
