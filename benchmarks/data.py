@@ -72,9 +72,14 @@ class Size:
 
     @classmethod
     def for_vendor(cls, vendor: str, tasks: int | None) -> Size:
-        if tasks is None:
-            tasks = 1_000_000 if vendor == "postgresql" else 100_000
-        return cls(tasks=tasks, big_user_tasks=max(tasks // 10, 1), users=min(USERS, tasks))
+        """PostgreSQL: 100 users, the measured one with a tenth of the tasks (100,000 of
+        1M). SQLite, the embedded default (a household, a small team): a user per 10,000
+        tasks, the measured one with half of them (50,000 of 100,000)."""
+        if vendor == "postgresql":
+            tasks = tasks or 1_000_000
+            return cls(tasks=tasks, big_user_tasks=max(tasks // 10, 20), users=USERS)
+        tasks = tasks or 100_000
+        return cls(tasks=tasks, big_user_tasks=max(tasks // 2, 20), users=max(2, tasks // 10_000))
 
 
 def secret_for(user_index: int, size: Size) -> str:
