@@ -366,9 +366,13 @@ LOADED_TABLES = (
 
 
 def _may_skip_foreign_key_triggers(cursor, vendor: str) -> bool:
-    """PostgreSQL, and no trigger of the schema's own on the loaded tables: replica mode
-    would skip it too (e.g. one that fills a search column), so then the checks stay on."""
+    """PostgreSQL as a superuser (replica mode needs one), and no trigger of the schema's own
+    on the loaded tables: replica mode would skip it too (e.g. one that fills a search
+    column), so then the checks stay on."""
     if vendor != "postgresql":
+        return False
+    cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    if not cursor.fetchone()[0]:
         return False
     cursor.execute(
         "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = ANY(%s::regclass[])",
