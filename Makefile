@@ -47,6 +47,8 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+## App beside raw SQL + orjson and a naive DRF viewset (docs/benchmarks.md): PostgreSQL when
+## DATABASE_URL names a tideline_bench... database, else SQLite; e.g. BENCH_ARGS="--only list".
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
