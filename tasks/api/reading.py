@@ -1,9 +1,10 @@
 """Tasks as ``GET /api/tasks/`` and ``GET /api/tasks/{id}/`` show them, read as plain rows.
 
 ``TaskSerializer`` stays the documented schema and validates writes, but reading through it
-runs a field object per value. Here a page is ``values()`` rows and one query for its tags,
-turned into the same dicts by one function (``tests/tasks/test_task_representation.py``
-renders varied tasks both ways and compares the bytes).
+runs a field object per value. Here a page is ``values()`` rows of the columns shown (tags
+in the same query on PostgreSQL, one more query on SQLite), turned into the same dicts by one
+function (``tests/tasks/test_task_representation.py`` renders varied tasks both ways and
+compares the bytes).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from types import SimpleNamespace
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db import connection
+from django.db import connections
 from django.db.models import OuterRef, QuerySet
 from django.db.models.functions import Lower
 from django.utils.duration import duration_string
@@ -62,7 +63,7 @@ def _tag_links() -> QuerySet:
 def task_rows(queryset: QuerySet[Task]) -> QuerySet[dict]:
     """``queryset`` (filtered and sorted) as rows of ``TASK_COLUMNS``; on PostgreSQL with
     ``tag_names``, an array read in the same query (SQLite reads them in a second one)."""
-    if connection.vendor != "postgresql":
+    if connections[queryset.db].vendor != "postgresql":
         return queryset.values(*TASK_COLUMNS)
     names = _tag_links().filter(task_id=OuterRef("pk")).values("tag__name")
     return queryset.values(*TASK_COLUMNS, tag_names=ArraySubquery(names))
