@@ -131,8 +131,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         **DATABASES["default"].get("OPTIONS", {}),
     }
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # No "SELECT 1" before each request's first query: a connection the server dropped while
+    # idle fails that query instead, which is answered 503 with Retry-After like any lost
+    # database (todo_project/outage.py), and Django discards it when the request ends.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+# Connections are reused across requests (SQLite too: opening one runs the PRAGMAs above and
+# registers todo_project/sqlite.py's functions, a good part of a short request).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -224,6 +229,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # orjson, byte for byte what DRF's JSONRenderer writes (tasks/api/renderers.py).
+    "DEFAULT_RENDERER_CLASSES": [
+        "tasks.api.renderers.FastJSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PARSER_CLASSES": [
         "tasks.api.parsers.JSONParser",

@@ -9,6 +9,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, permissions, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
@@ -17,7 +18,8 @@ from recurrence.series import effective_rule, task_upcoming
 from .. import services
 from ..models import Category, SavedView, Tag, Task
 from ..quickadd import parse_quick_add
-from ..selectors import TaskFilterSet
+from ..selectors import DEFAULT_SORT, TaskFilterSet, task_ordering
+from . import reading
 from .idempotency import AtomicWriteMixin
 from .recurrence import OccurrenceCountSerializer, OccurrencesSerializer
 from .serializers import (
@@ -57,6 +59,25 @@ class TaskViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
 
     def get_queryset(self):
         return Task.objects.for_user(self.request.user).with_relations()
+
+    def filter_queryset(self, queryset):
+        """The FilterSet (its form, its category choices) only when a filter or sort is
+        given; without one it would only apply the default sort."""
+        params = self.request.query_params.keys()
+        if self.filter_backends and not params & TaskFilterSet.base_filters.keys():
+            sort_by, order = DEFAULT_SORT
+            return queryset.order_by(*task_ordering(sort_by, order == "desc"))
+        return super().filter_queryset(queryset)
+
+    def list(self, request, *args, **kwargs):
+        tasks = self.filter_queryset(Task.objects.for_user(request.user))
+        page = self.paginate_queryset(reading.task_rows(tasks))
+        return self.get_paginated_response(reading.task_representations(page))
+
+    def retrieve(self, request, *args, **kwargs):
+        tasks = self.filter_queryset(Task.objects.for_user(request.user))
+        row = get_object_or_404(reading.task_rows(tasks), pk=kwargs["pk"])
+        return Response(reading.task_representations([row])[0])
 
     def perform_create(self, serializer):
         serializer.instance = services.task_create(

@@ -1,0 +1,138 @@
+"""Tasks as ``GET /api/tasks/`` and ``GET /api/tasks/{id}/`` show them, read as plain rows.
+
+``TaskSerializer`` stays the documented schema and validates writes, but reading through it
+runs a field object per value. Here a page is ``values()`` rows of the columns shown (tags
+in the same query on PostgreSQL, one more query on SQLite), turned into the same dicts by one
+function (``tests/tasks/test_task_representation.py`` renders varied tasks both ways and
+compares the bytes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import zoneinfo
+from collections.abc import Iterable, Sequence
+from types import SimpleNamespace
+
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connections
+from django.db.models import OuterRef, QuerySet
+from django.db.models.functions import Lower
+from django.utils.duration import duration_string
+
+from recurrence.describe import describe
+from recurrence.series import effective_rule
+
+from ..models import Task
+
+#: The columns the API shows, nothing else (no join: the category is its id).
+TASK_COLUMNS = (
+    "id",
+    "title",
+    "description",
+    "completed",
+    "completed_at",
+    "priority",
+    "due_date",
+    "timezone",
+    "category_id",
+    "recurrence_rule",
+    "recurrence_type",
+    "recurrence_interval",
+    "recurrence_mode",
+    "remind_at",
+    "remind_before",
+    "reminder_sent",
+    "next_occurrence_at",
+    "last_triggered_at",
+    "parent_id",
+    "series_id",
+    "occurrence",
+    "created_at",
+    "updated_at",
+)
+
+
+def _tag_links() -> QuerySet:
+    """Task-tag links in the order ``Tag``'s default ordering gives (the name lower-cased as
+    the database lower-cases it, then the id), as the prefetch of ``with_relations`` read."""
+    return Task.tags.through.objects.order_by(Lower("tag__name"), "tag_id")
+
+
+def task_rows(queryset: QuerySet[Task]) -> QuerySet[dict]:
+    """``queryset`` (filtered and sorted) as rows of ``TASK_COLUMNS``; on PostgreSQL with
+    ``tag_names``, an array read in the same query (SQLite reads them in a second one)."""
+    if connections[queryset.db].vendor != "postgresql":
+        return queryset.values(*TASK_COLUMNS)
+    names = _tag_links().filter(task_id=OuterRef("pk")).values("tag__name")
+    return queryset.values(*TASK_COLUMNS, tag_names=ArraySubquery(names))
+
+
+def tag_names_by_task(task_ids: Sequence[int]) -> dict[int, list[str]]:
+    """Each task's tag names (``_tag_links``' order): one query."""
+    if not task_ids:
+        return {}
+    links = _tag_links().filter(task_id__in=task_ids).values_list("task_id", "tag__name")
+    names: dict[int, list[str]] = {}
+    for task_id, name in links:
+        names.setdefault(task_id, []).append(name)
+    return names
+
+
+def task_representations(rows: Iterable[dict]) -> list[dict]:
+    """``TaskSerializer(task).data`` of each row (``task_rows``), with its tags."""
+    rows = list(rows)
+    if rows and "tag_names" in rows[0]:
+        return [_representation(row, row["tag_names"]) for row in rows]
+    tags = tag_names_by_task([row["id"] for row in rows])
+    return [_representation(row, tags.get(row["id"], [])) for row in rows]
+
+
+@functools.lru_cache(maxsize=1024)
+def _recurrence_description(rule: str, kind: str, interval: int) -> str:
+    task = SimpleNamespace(recurrence_rule=rule, recurrence_type=kind, recurrence_interval=interval)
+    effective = effective_rule(task)
+    return describe(effective) if effective else ""
+
+
+def _local(value: dt.datetime | None, zone: zoneinfo.ZoneInfo) -> str | None:
+    """DRF's ISO 8601 of an instant in the task's own zone: ``+00:00`` written ``Z``."""
+    if value is None:
+        return None
+    text = value.astimezone(zone).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _representation(row: dict, tags: list[str]) -> dict:
+    zone = zoneinfo.ZoneInfo(row["timezone"])
+    remind_before = row["remind_before"]
+    return {
+        "id": row["id"],
+        "title": row["title"],
+        "description": row["description"],
+        "completed": row["completed"],
+        "completed_at": _local(row["completed_at"], zone),
+        "priority": row["priority"],
+        "due_date": _local(row["due_date"], zone),
+        "timezone": row["timezone"],
+        "category": row["category_id"],
+        "tags": tags,
+        "recurrence_rule": row["recurrence_rule"],
+        "recurrence_type": row["recurrence_type"],
+        "recurrence_interval": row["recurrence_interval"],
+        "recurrence_mode": row["recurrence_mode"],
+        "remind_at": _local(row["remind_at"], zone),
+        "remind_before": None if remind_before is None else duration_string(remind_before),
+        "reminder_sent": row["reminder_sent"],
+        "next_occurrence_at": _local(row["next_occurrence_at"], zone),
+        "last_triggered_at": _local(row["last_triggered_at"], zone),
+        "parent": row["parent_id"],
+        "series": row["series_id"],
+        "occurrence": _local(row["occurrence"], zone),
+        "recurrence_description": _recurrence_description(
+            row["recurrence_rule"], row["recurrence_type"], row["recurrence_interval"]
+        ),
+        "created_at": _local(row["created_at"], zone),
+        "updated_at": _local(row["updated_at"], zone),
+    }
