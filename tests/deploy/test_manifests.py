@@ -37,7 +37,8 @@ KUBECTL = shutil.which("kubectl")
 SAFE_DEFAULTS = {
     "DEBUG": "off",
     "TIME_ZONE": "UTC",
-    "CONN_MAX_AGE": "60 s persistent connections, with health checks",
+    "CONN_MAX_AGE": "60 s persistent connections; no per-request health check (a dropped "
+    "connection answers 503 once, then is replaced)",
     "EMAIL_BACKEND": "SMTP whenever DEBUG is off",
     "EMAIL_FILE_PATH": "read only by the file e-mail backend, which production does not use",
     "EMAIL_TIMEOUT": "10 s",
