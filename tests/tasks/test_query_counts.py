@@ -9,9 +9,10 @@ from tests.factories import make_category, make_task
 #: GET /api/tasks/: the token (joined to its user), COUNT(*), the page of tasks joined to
 #: their categories, and one prefetch of the page's tags.
 TASK_LIST_QUERIES = 4
-#: With a category filter (the id is checked against the user's categories) and a date bound
-#: (read in the user's profile time zone): two more, still independent of the row count.
-FILTERED_TASK_LIST_QUERIES = 6
+#: With a category filter (the id is checked against the user's categories), a date bound
+#: (read in the user's profile time zone) and tag filters (``tags`` and ``tags_all`` names
+#: resolved to the user's tag ids together): three more, still independent of the row count.
+FILTERED_TASK_LIST_QUERIES = 7
 #: GET /api/categories/ and /api/tags/: the token, COUNT(*), the page with its task counts.
 OWNED_LIST_QUERIES = 3
 
