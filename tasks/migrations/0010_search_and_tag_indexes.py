@@ -13,7 +13,7 @@ these triggers with the old table: it must create them again (see ``SQLITE_TRIGG
 ``tests/tasks/test_search_index.py`` fails until it does.
 """
 
-from django.contrib.postgres.operations import BtreeGinExtension, TrigramExtension
+from django.contrib.postgres import operations as postgres
 from django.db import migrations
 
 TAG_INDEX = 'CREATE INDEX "task_tags_tag_task" ON "task_tags" ("tag_id", "task_id")'
@@ -63,6 +63,23 @@ def drop_search_index(apps, schema_editor):
         for name in SQLITE_TRIGGERS:
             schema_editor.execute(f'DROP TRIGGER IF EXISTS "{name}"')
         schema_editor.execute(f'DROP TABLE IF EXISTS "{FTS}"')
+
+
+class PostgreSQLOnly:
+    """Django's extension operations create only on PostgreSQL but would drop anywhere
+    (reading ``pg_extension`` on SQLite): undone only on PostgreSQL too."""
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
+class TrigramExtension(PostgreSQLOnly, postgres.TrigramExtension):
+    pass
+
+
+class BtreeGinExtension(PostgreSQLOnly, postgres.BtreeGinExtension):
+    pass
 
 
 class Migration(migrations.Migration):
