@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Case, Q, Value, When
+from django.db.models import Case, F, Func, Q, TextField, Value, When
 from django.db.models.functions import Lower
 from django.utils import timezone as django_timezone
 
@@ -191,6 +191,30 @@ class TaskQuerySet(models.QuerySet):
 
     def with_relations(self) -> "TaskQuerySet":
         return self.select_related("category").prefetch_related("tags")
+
+
+#: The SQLite FTS5 table (``trigram`` tokenizer) indexing each task's title and description
+#: under the task's id, kept in sync by triggers (migration 0010). A trigram index can only
+#: find words of at least ``SEARCH_TRIGRAM_LENGTH`` characters.
+TASK_SEARCH_FTS_TABLE = "tasks_task_search"
+SEARCH_TRIGRAM_LENGTH = 3
+
+
+class SearchText(Func):
+    """What ``search`` looks in: the title, a line break, the description.
+
+    Search words are split on whitespace, so none holds the line break and no match can span
+    the two fields: a word is in this text exactly when it is in the title or the description.
+    On PostgreSQL ``UPPER()`` of it has a ``pg_trgm`` GIN index (migration 0010), which the
+    ``icontains`` lookup (``UPPER(...) LIKE UPPER('%word%')``) reads.
+    """
+
+    template = "(%(expressions)s)"
+    arg_joiner = " || "
+    output_field = TextField()
+
+    def __init__(self) -> None:
+        super().__init__(F("title"), Value("\n"), F("description"))
 
 
 class Task(models.Model):

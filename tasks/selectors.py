@@ -12,11 +12,13 @@ import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connections, models
 from django.db.models import (
+    BooleanField,
     Count,
     Exists,
     F,
+    Func,
     IntegerField,
     OuterRef,
     Q,
@@ -24,6 +26,7 @@ from django.db.models import (
     Subquery,
     Value,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -32,11 +35,14 @@ from drf_spectacular.utils import extend_schema_field
 from todo_project.timezones import zone_named
 
 from .models import (
+    SEARCH_TRIGRAM_LENGTH,
+    TASK_SEARCH_FTS_TABLE,
     ApiToken,
     Category,
     Priority,
     RecurrenceMode,
     SavedView,
+    SearchText,
     Tag,
     Task,
     validate_supported_datetime,
@@ -218,6 +224,27 @@ def _tag_names(value: str) -> list[str]:
     return [name.strip().lower() for name in value.split(",") if name.strip()]
 
 
+def _fts_phrase(word: str) -> str:
+    """``word`` as an FTS5 string: with the trigram tokenizer, a case-insensitive substring."""
+    return '"' + word.replace('"', '""') + '"'
+
+
+class _IdAmong(Func):
+    """SQLite: ``+id IN (subquery)``, for a subquery that lists ids of every user's tasks.
+
+    The unary plus keeps SQLite from driving the query from that list (each id looked up,
+    then the user's rows sorted): it reads the user's rows in the page's order off their
+    index and checks each against the list, stopping at the end of the page.
+    """
+
+    template = "+%(expressions)s"
+    arg_joiner = " IN "
+    output_field = BooleanField()
+
+    def __init__(self, ids: QuerySet | RawSQL) -> None:
+        super().__init__(F("pk"), ids)
+
+
 class TaskFilterSet(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(
         choices=[("pending", "pending"), ("completed", "completed")], method="filter_status"
@@ -289,21 +316,48 @@ class TaskFilterSet(django_filters.FilterSet):
     def filter_status(self, qs, name, value):
         return qs.filter(completed=(value == "completed"))
 
+    def _tag_ids(self) -> dict[str, int]:
+        """The requesting user's tags named in ``tags`` and ``tags_all``: lower-cased name to
+        id, in one query through the ``(user, lower(name))`` index, for both filters."""
+        if not hasattr(self, "_tag_ids_by_name"):
+            data = self.form.cleaned_data
+            names = {n for key in ("tags", "tags_all") for n in _tag_names(data.get(key) or "")}
+            request = self.request
+            if not names or request is None or not request.user.is_authenticated:
+                self._tag_ids_by_name = {}
+            else:
+                tags = Tag.objects.filter(user=request.user).annotate(lname=Lower("name"))
+                rows = tags.filter(lname__in=names).order_by().values_list("lname", "pk")
+                self._tag_ids_by_name = dict(rows)
+        return self._tag_ids_by_name
+
+    @staticmethod
+    def _tagged(qs: QuerySet[Task], tag_ids: list[int]) -> QuerySet[Task]:
+        """The tasks of ``qs`` with any of these tags, read off ``task_tags_tag_task``.
+
+        Literal ids, not a subquery on names: the planner then knows how many tasks carry each
+        tag and either checks a page's rows against the ``(task_id, tag_id)`` key or reads the
+        tag's tasks (a count) off the index on ``(tag_id, task_id)``.
+        """
+        through = Task.tags.through.objects.filter(tag_id__in=tag_ids)
+        if connections[qs.db].vendor == "sqlite":
+            return qs.filter(_IdAmong(through.values("task_id")))
+        return qs.filter(Exists(through.filter(task=OuterRef("pk"))))
+
     def filter_tags_any(self, qs, name, value):
         names = _tag_names(value)
         if not names:
             return qs
-        tagged = Task.tags.through.objects.filter(task=OuterRef("pk")).annotate(
-            lname=Lower("tag__name")
-        )
-        return qs.filter(Exists(tagged.filter(lname__in=names)))
+        ids = self._tag_ids()
+        tag_ids = sorted({ids[n] for n in names if n in ids})
+        return self._tagged(qs, tag_ids) if tag_ids else qs.none()
 
     def filter_tags_all(self, qs, name, value):
-        tagged = Task.tags.through.objects.filter(task=OuterRef("pk")).annotate(
-            lname=Lower("tag__name")
-        )
+        ids = self._tag_ids()
         for tag_name in _tag_names(value):
-            qs = qs.filter(Exists(tagged.filter(lname=tag_name)))
+            if tag_name not in ids:
+                return qs.none()
+            qs = self._tagged(qs, [ids[tag_name]])
         return qs
 
     def filter_overdue(self, qs, name, value):
@@ -315,8 +369,24 @@ class TaskFilterSet(django_filters.FilterSet):
         return qs.filter(recurring) if value else qs.exclude(recurring)
 
     def filter_search(self, qs, name, value):
-        for word in value.split():
-            qs = qs.filter(Q(title__icontains=word) | Q(description__icontains=word))
+        """Every word in the title or the description, ignoring case (docs/search.md).
+
+        PostgreSQL: ``UPPER(title || E'\\n' || description) LIKE UPPER('%word%')`` per word,
+        through the trigram index. SQLite: the words of 3 characters or more through the FTS5
+        trigram table, shorter ones by ``LIKE`` over the user's rows.
+        """
+        words = value.split()
+        if connections[qs.db].vendor == "sqlite":
+            indexed = [w for w in words if len(w) >= SEARCH_TRIGRAM_LENGTH]
+            if indexed:
+                table, match = TASK_SEARCH_FTS_TABLE, " AND ".join(map(_fts_phrase, indexed))
+                found = RawSQL(f"SELECT rowid FROM {table} WHERE {table} MATCH %s", [match])
+                qs = qs.filter(_IdAmong(found))
+            words = [w for w in words if len(w) < SEARCH_TRIGRAM_LENGTH]
+        if words:
+            qs = qs.alias(search_text=SearchText())
+            for word in words:
+                qs = qs.filter(search_text__icontains=word)
         return qs
 
     def sort_key(self) -> tuple[str, bool]:

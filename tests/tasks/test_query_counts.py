@@ -13,9 +13,10 @@ TAGS_QUERIES = 0 if connection.vendor == "postgresql" else 1
 #: GET /api/tasks/: the token (joined to its user), COUNT(*), the page of tasks with their
 #: tags.
 TASK_LIST_QUERIES = 3 + TAGS_QUERIES
-#: With a category filter (the id is checked against the user's categories) and a date bound
-#: (read in the user's profile time zone): two more, still independent of the row count.
-FILTERED_TASK_LIST_QUERIES = 5 + TAGS_QUERIES
+#: With a category filter (the id is checked against the user's categories), a date bound
+#: (read in the user's profile time zone) and tag filters (``tags`` and ``tags_all`` names
+#: resolved to the user's tag ids together): three more, still independent of the row count.
+FILTERED_TASK_LIST_QUERIES = 6 + TAGS_QUERIES
 #: GET /api/tasks/{id}/: the token and the task with its tags.
 TASK_DETAIL_QUERIES = 2 + TAGS_QUERIES
 #: GET /api/categories/ and /api/tags/: the token, COUNT(*), the page with its task counts.
