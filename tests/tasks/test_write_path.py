@@ -8,6 +8,7 @@ import datetime as dt
 import threading
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from events import background
@@ -35,7 +36,7 @@ def tagged(alice):
     make_tag(alice, "Work")
     make_tag(alice, "home")
     services.profile_get(user=alice)  # the profile exists, as for every user of the API
-    return alice
+    return get_user_model().objects.get(pk=alice.pk)  # as authentication reads it
 
 
 def test_creating_a_task_with_two_tags_runs_seven_statements(tagged, django_assert_num_queries):
@@ -57,6 +58,18 @@ def test_creating_a_task_with_two_tags_and_a_time_zone_reads_no_profile(
         services.task_create(
             user=tagged, title="Call", tags=["work", "home"], timezone_name="Asia/Tokyo"
         )
+
+
+def test_a_user_read_with_the_profile_creates_without_reading_it_again(
+    tagged, django_assert_num_queries
+):
+    user = get_user_model().objects.select_related("profile").get(pk=tagged.pk)
+    services.profile_update(user=tagged, data={"timezone": "Europe/Paris"})  # another copy
+
+    with django_assert_num_queries(CREATE_WITH_TWO_TAGS_STATEMENTS - 1):
+        task = services.task_create(user=user, title="Call", tags=["work", "home"])
+
+    assert task.timezone == "UTC"  # the profile as read with the user
 
 
 def test_completing_a_recurring_task_runs_six_statements(tagged, django_assert_num_queries):
