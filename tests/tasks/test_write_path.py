@@ -10,6 +10,7 @@ import threading
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 
 from events import background
 from events.background import RELAY_IDLE_WAIT_SECONDS, BackgroundWorker, SchedulerLock
@@ -70,6 +71,15 @@ def test_a_user_read_with_the_profile_creates_without_reading_it_again(
         task = services.task_create(user=user, title="Call", tags=["work", "home"])
 
     assert task.timezone == "UTC"  # the profile as read with the user
+
+
+def test_a_lazy_user_of_a_page_request_creates_in_its_profile_time_zone(tagged):
+    services.profile_update(user=tagged, data={"timezone": "Asia/Tokyo"})
+    user = SimpleLazyObject(lambda: get_user_model().objects.get(pk=tagged.pk))
+
+    task = services.task_create(user=user, title="From a page", tags=["work"])
+
+    assert (task.timezone, task.tag_names()) == ("Asia/Tokyo", ["Work"])
 
 
 def test_completing_a_recurring_task_runs_six_statements(tagged, django_assert_num_queries):
