@@ -122,11 +122,7 @@ def reject_unknown_fields(given: Iterable[str], known: Iterable[str]) -> None:
 def profile_get(*, user) -> Profile:
     """The user's profile, created on first use. Not a ``@task_service``: it saves no Task,
     so there is no safety net to silence, and a page view that reads the profile opens no
-    transaction (``get_or_create`` takes a savepoint only when it creates). A profile read
-    with the user (``select_related("profile")``) is used as it is."""
-    cached = user.__class__.profile.related  # __class__: request.user may be a lazy object
-    if cached.is_cached(user) and cached.get_cached_value(user) is not None:
-        return cached.get_cached_value(user)
+    transaction (``get_or_create`` takes a savepoint only when it creates)."""
     profile, _ = Profile.objects.get_or_create(user=user)
     return profile
 

@@ -61,18 +61,6 @@ def test_creating_a_task_with_two_tags_and_a_time_zone_reads_no_profile(
         )
 
 
-def test_a_user_read_with_the_profile_creates_without_reading_it_again(
-    tagged, django_assert_num_queries
-):
-    user = get_user_model().objects.select_related("profile").get(pk=tagged.pk)
-    services.profile_update(user=tagged, data={"timezone": "Europe/Paris"})  # another copy
-
-    with django_assert_num_queries(CREATE_WITH_TWO_TAGS_STATEMENTS - 1):
-        task = services.task_create(user=user, title="Call", tags=["work", "home"])
-
-    assert task.timezone == "UTC"  # the profile as read with the user
-
-
 def test_a_lazy_user_of_a_page_request_creates_in_its_profile_time_zone(tagged):
     services.profile_update(user=tagged, data={"timezone": "Asia/Tokyo"})
     user = SimpleLazyObject(lambda: get_user_model().objects.get(pk=tagged.pk))
