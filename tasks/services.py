@@ -354,6 +354,8 @@ def _update(*, task: Task, data: Mapping[str, Any]) -> tuple[Task, dict[str, Cha
 
     _lock_and_refresh(task)
     before = task_snapshot(task)
+    derived_before = _derived_columns(task)
+    linked = list(task.tags.all())
     old_tags = task.tag_names()
 
     tz_name = data.get("timezone", task.timezone)
@@ -398,13 +400,13 @@ def _update(*, task: Task, data: Mapping[str, Any]) -> tuple[Task, dict[str, Cha
         if "completed" in changes and task.completed:
             task.next_occurrence_at = next_occurrence(task, completed_at=task.completed_at)
     if changes:
-        task.save(update_fields=_changed_columns(changes))
+        moved = [name for name, old in derived_before.items() if getattr(task, name) != old]
+        task.save(update_fields=[*changes, *moved, "updated_at"])
     if "tags" in data:
         new_tags = _resolve_tags(user_id=task.user_id, names=data["tags"])
         new_names = sorted((t.name for t in new_tags), key=str.casefold)
         if new_names != old_tags:
-            task.tags.set(new_tags)
-            _cache_tags(task, new_tags)
+            _relink_tags(task, old=linked, new=new_tags)
             changes["tags"] = Change(old_tags, new_names)
             if len(changes) == 1:
                 task.save(update_fields=["updated_at"])
@@ -413,14 +415,28 @@ def _update(*, task: Task, data: Mapping[str, Any]) -> tuple[Task, dict[str, Cha
     return task, changes
 
 
-#: Columns an edit may write beside the ones it reports as changes (``task_snapshot``):
-#: what completing and the series follow-up set.
-_DERIVED_COLUMNS = ("next_occurrence_at", "series", "occurrence", "updated_at")
+#: Columns an edit derives from the changes it reports (``task_snapshot``): completing sets
+#: the next occurrence, the series follow-up the series and occurrence.
+_DERIVED_COLUMNS = ("next_occurrence_at", "series_id", "occurrence")
 
 
-def _changed_columns(changes: dict[str, Change]) -> list[str]:
-    """The ``update_fields`` of an edit: the changed fields and those derived from them."""
-    return [*changes, *_DERIVED_COLUMNS]
+def _derived_columns(task: Task) -> dict[str, Any]:
+    return {name: getattr(task, name) for name in _DERIVED_COLUMNS}
+
+
+def _relink_tags(task: Task, *, old: list[Tag], new: list[Tag]) -> None:
+    """Replace the task's tags ``old`` (read under the row's lock) by ``new``: a DELETE and an
+    INSERT at most, where ``tags.set()`` would read the links once more first."""
+    through = Task.tags.through
+    old_ids, new_ids = {tag.pk for tag in old}, {tag.pk for tag in new}
+    if old_ids - new_ids:
+        through.objects.filter(task_id=task.pk, tag_id__in=old_ids - new_ids).delete()
+    if new_ids - old_ids:
+        through.objects.bulk_create(
+            [through(task_id=task.pk, tag_id=tag_id) for tag_id in sorted(new_ids - old_ids)],
+            ignore_conflicts=True,
+        )
+    _cache_tags(task, new)
 
 
 def _lock_and_refresh(task: Task) -> None:

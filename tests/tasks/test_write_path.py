@@ -99,6 +99,33 @@ def test_an_edit_writes_only_the_columns_it_changed(tagged):
     assert (stored.title, stored.description) == ("New title", "changed meanwhile")
 
 
+#: services.task_update swapping a tag for another existing one: its atomic block (2), the
+#: locked read, the tags, the new tags by lower(name), DELETE and INSERT of links, the
+#: UPDATE of updated_at, the outbox rows.
+SWAP_A_TAG_STATEMENTS = 9
+
+
+def test_swapping_a_tag_reads_the_links_once(tagged, django_assert_num_queries):
+    task = make_task(tagged, tags=["work"])
+
+    with django_assert_num_queries(SWAP_A_TAG_STATEMENTS):
+        _, changes = services.task_update(task=task, data={"tags": ["home"]})
+
+    assert changes["tags"].new == ["home"]
+    assert list(Task.objects.get(pk=task.pk).tags.values_list("name", flat=True)) == ["home"]
+
+
+def test_an_edit_of_the_title_updates_the_title_alone(tagged, django_assert_num_queries):
+    task = make_task(tagged, recurrence_type="weekly", due_date=dt.datetime(2026, 5, 4, 9))
+
+    with django_assert_num_queries(6) as captured:
+        services.task_update(task=task, data={"title": "Renamed"})
+
+    (update,) = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("UPDATE")]
+    assert '"title"' in update and '"updated_at"' in update
+    assert '"series_id"' not in update and '"completed"' not in update
+
+
 # --- the returned task is the stored task ------------------------------------------------
 
 VARIED_TASKS = [
