@@ -533,9 +533,12 @@ def task_spawn_next(*, task_id: int, next_due: dt.datetime | None) -> Task | Non
     if series.anchor is None:  # a series without a due date anchors on its first completion
         series.anchor = to_local_naive(task.completed_at, series.timezone).replace(microsecond=0)
         series.save(update_fields=["anchor_date", "anchor_time"])
+    _cache_tags(task, list(task.tags.all()))  # read once: for the instance and the event
     try:
+        # The savepoint a clash rolls back to; the service itself runs without one of its own
+        # (``__wrapped__``: already atomic, and quiet, in this service).
         with transaction.atomic():
-            instance = task_create(
+            instance = task_create.__wrapped__(
                 user=task.user,
                 title=task.title,
                 description=task.description,

@@ -88,6 +88,31 @@ def test_completing_a_recurring_task_runs_six_statements(tagged, django_assert_n
     assert stored.next_occurrence_at == dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC)
 
 
+#: services.task_spawn_next, the next instance of a completed daily task with two tags: its
+#: atomic block (2); the completed task locked with its series, category and user; its spawn
+#: looked for; its series locked; its tags; the clash's savepoint (2); INSERT the instance,
+#: its tags by lower(name), INSERT their links and its event; the series' count; the
+#: completed task's last_triggered_at and its event.
+SPAWN_STATEMENTS = 15
+
+
+def test_spawning_the_next_instance_runs_fifteen_statements(tagged, django_assert_num_queries):
+    task = make_task(
+        tagged,
+        tags=["work", "home"],
+        recurrence_type="daily",
+        due_date=dt.datetime(2026, 3, 1, 9, tzinfo=dt.UTC),
+    )
+    task = services.task_complete(task=Task.objects.get(pk=task.pk))
+
+    with django_assert_num_queries(SPAWN_STATEMENTS):
+        instance = services.task_spawn_next(task_id=task.pk, next_due=task.next_occurrence_at)
+
+    assert instance.due_date == dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC)
+    assert instance.tag_names() == ["home", "Work"]
+    _same_as_read_again(instance)
+
+
 def test_an_edit_writes_only_the_columns_it_changed(tagged):
     task = make_task(tagged, title="Old title", description="kept")
     stale = Task.objects.get(pk=task.pk)
