@@ -1,7 +1,9 @@
 """The server processes' background worker: one thread per process.
 
-Without a broker it delivers the outbox right after each commit (``kick``) and, in the one
-process that holds the scheduler lock, runs the runtime's schedule (``events.runtime``'s
+Without a broker it delivers the outbox soon after each commit (``kick``): once the process
+has no request in flight, or ``RELAY_IDLE_WAIT_SECONDS`` after the kick at the latest, so the
+relay never runs beside the requests of a busy process, and, in the one process that holds
+the scheduler lock, it runs the runtime's schedule (``events.runtime``'s
 ``SCHEDULE``). With a broker Celery relays and ``celery beat`` runs the shared entries, so
 the thread starts only in a process serving a role, and its lock holder runs just the
 role-bound entries (``Runtime.server_schedule``). It is started only by the WSGI/ASGI entry
@@ -18,6 +20,7 @@ import threading
 import time
 
 from django.conf import settings
+from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connections
 
 from .runtime import START_UP, StartUp, runtime
@@ -84,8 +87,41 @@ class SchedulerLock:
             self._file = None
 
 
+#: The longest a kicked relay waits for this process to have no request in flight: the
+#: requests of a busy server are not slowed by the relay running beside them, and what
+#: their commits wrote goes out together, at most this much later.
+RELAY_IDLE_WAIT_SECONDS = 0.25
+
+
+class RequestsInFlight:
+    """How many requests this process is serving (Django's ``request_started`` and
+    ``request_finished``), and an event set while it serves none."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+        self.idle = threading.Event()
+        self.idle.set()
+
+    def started(self, **kwargs) -> None:
+        with self._lock:
+            self._count += 1
+            self.idle.clear()
+
+    def finished(self, **kwargs) -> None:
+        with self._lock:
+            self._count = max(0, self._count - 1)
+            if self._count == 0:
+                self.idle.set()
+
+    def connect(self) -> None:
+        request_started.connect(self.started, dispatch_uid="events.background.started")
+        request_finished.connect(self.finished, dispatch_uid="events.background.finished")
+
+
 class BackgroundWorker:
     def __init__(self) -> None:
+        self.requests = RequestsInFlight()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -133,6 +169,10 @@ class BackgroundWorker:
                 break
             try:
                 if woken:
+                    # Off the requests' path: a commit kicks while its request is still
+                    # being answered, so wait for a moment without requests (bounded).
+                    self.requests.idle.wait(timeout=RELAY_IDLE_WAIT_SECONDS)
+                    self._wake.clear()  # what was kicked meanwhile goes out in this pass
                     relay_pending()
                 if not self.is_scheduler:
                     self.is_scheduler = self._lock.acquire()
@@ -176,6 +216,7 @@ def start_background_worker() -> None:
         threading.Thread(target=run_start_hooks, name="tideline-start-hooks", daemon=True).start()
     mode = runtime()
     if mode.server_thread(serves_a_role=serves_a_role()):
+        worker.requests.connect()
         worker.start()
     if mode.relay_thread:
         worker.kick()  # deliver what was written while no server ran (e.g. by seed_demo)

@@ -339,14 +339,19 @@ def reminders_sweep(*, now: dt.datetime | None = None) -> SweepResult:
     result = SweepResult()
     too_old = missed_before(now)
 
-    # Tasks whose reminder is due but has no delivery row at all (served by the partial
-    # index on pending reminders).
+    # Tasks whose reminder is due but has no delivery row at all, oldest first: read in the
+    # order of the partial index on pending reminders (``Task.Meta.ordering`` would add a
+    # sort of every due reminder before the LIMIT).
     has_delivery = ReminderDelivery.objects.filter(
         task=OuterRef("pk"), remind_at=OuterRef("remind_at")
     )
-    for task in Task.objects.filter(
-        completed=False, reminder_sent=False, remind_at__isnull=False, remind_at__lte=now
-    ).filter(~Exists(has_delivery))[:500]:
+    for task in (
+        Task.objects.filter(
+            completed=False, reminder_sent=False, remind_at__isnull=False, remind_at__lte=now
+        )
+        .filter(~Exists(has_delivery))
+        .order_by("remind_at")[:500]
+    ):
         delivery_ensure(task)
         result.discovered += 1
 

@@ -173,22 +173,41 @@ def tags_resolve(*, user, names: Iterable[str]) -> list[Tag]:
     A fixed number of queries whatever the number of names: one when all exist, three
     when some are new (read, insert the missing ones, read again).
     """
+    return _resolve_tags(user_id=user.pk, names=names)
+
+
+def _resolve_tags(*, user_id: int, names: Iterable[str]) -> list[Tag]:
+    """``tags_resolve`` inside a service's own atomic block (no savepoint of its own), in
+    the tags' order (``Tag.Meta.ordering``), so the list can stand for ``task.tags.all()``."""
     names = _normalise_tag_names(names)
     if not names:
         return []
-    # Lowered by the database on both sides, as the tag_name_unique_per_user index is.
+    # ``lower(name) IN (lower(%s), ...)`` for this user: the expression of the
+    # tag_name_unique_per_user index, which answers the lookup (and the conflicts below).
     named = Tag.objects.annotate(lowered=Lower("name")).filter(
-        user=user, lowered__in=[Lower(Value(name)) for name in names]
+        user_id=user_id, lowered__in=[Lower(Value(name)) for name in names]
     )
     tags = list(named)
     if len(tags) < len(names):
         # A name the read missed, or one created concurrently since, conflicts on the
         # unique index and is skipped; the second read finds every tag either way.
         Tag.objects.bulk_create(
-            [Tag(user=user, name=name) for name in names], ignore_conflicts=True
+            [Tag(user_id=user_id, name=name) for name in names], ignore_conflicts=True
         )
         tags = list(named.all())
     return tags
+
+
+def _cache_tags(task: Task, tags: list[Tag]) -> None:
+    """Make ``tags`` (in ``Tag.Meta.ordering``) what ``task.tags.all()`` answers, as a
+    ``prefetch_related("tags")`` would: the event and the API's answer read no tags again."""
+    queryset = task.tags.all()
+    queryset._result_cache = list(tags)
+    queryset._prefetch_done = True
+    task._prefetched_objects_cache = {
+        **getattr(task, "_prefetched_objects_cache", {}),
+        "tags": queryset,
+    }
 
 
 #: The earliest a reminder may come before its due date.
@@ -221,6 +240,25 @@ def _apply_reminder_rules(task: Task, data: Mapping[str, Any]) -> None:
         task.remind_at = wall_clock_minus(task.due_date, task.remind_before, task.timezone)
     elif "remind_before" in data and data["remind_before"] is None and "remind_at" not in data:
         task.remind_at = None
+
+
+#: Relations ``full_clean`` would check with one query each, that the services set from rows
+#: they already hold (the acting user, the instance a spawn comes from, the series they start
+#: or keep): the database's foreign keys still guard them.
+_RELATIONS_SET_BY_SERVICES = ("user", "parent", "series")
+
+
+def _full_clean(task: Task) -> None:
+    """``full_clean`` without round trips the services make needless.
+
+    Field validators, ``Task.clean`` and the category's check stay. Skipped: the relations
+    the services set themselves (``_RELATIONS_SET_BY_SERVICES``) and the constraints: the
+    check constraints repeat the fields' own validators (a choice, a minimum), which report
+    the error first, and the unique ones concern series, occurrence and parent, which only
+    the services set (a spawn's clash is the IntegrityError ``task_spawn_next`` expects; an
+    edit keeps the row's own values).
+    """
+    task.full_clean(exclude=_RELATIONS_SET_BY_SERVICES, validate_constraints=False)
 
 
 def task_snapshot(task: Task) -> dict[str, Any]:
@@ -279,13 +317,19 @@ def task_create(
         task.completed_at = timezone.now()
     _apply_reminder_rules(task, {"remind_at": remind_at, "remind_before": remind_before})
     validate_task_recurrence(task)
-    task.full_clean()
+    _full_clean(task)
+    names = _normalise_tag_names(tags)  # a bad name is a 400 before anything is written
     if series is not None:  # a spawned instance joins its series
         task.series, task.occurrence = series, occurrence
     else:
         series_start(task)
     task.save()
-    task.tags.set(tags_resolve(user=user, names=tags))
+    resolved = _resolve_tags(user_id=user.pk, names=names)
+    if resolved:  # a new task has no links yet: insert them, nothing to read or compare
+        Task.tags.through.objects.bulk_create(
+            [Task.tags.through(task_id=task.pk, tag_id=tag.pk) for tag in resolved]
+        )
+    _cache_tags(task, resolved)
     emit(EventType.TASK_CREATED, task_event(task), partition_key=task.pk)
     return task
 
@@ -297,11 +341,21 @@ def task_update(*, task: Task, data: Mapping[str, Any]) -> tuple[Task, dict[str,
     Completing a repeating task computes when its next instance is due, once, here: it is
     shown at once (``next_occurrence_at``) and handed on in the ``task.completed`` event to
     ``task_spawn_next``, which creates that instance.
+
+    The task comes back with its tags and series loaded: the event and the API's answer
+    read neither again.
     """
+    return _update(task=task, data=data)
+
+
+def _update(*, task: Task, data: Mapping[str, Any]) -> tuple[Task, dict[str, Change]]:
+    """``task_update`` inside a service's atomic block (no savepoint of its own)."""
     reject_unknown_fields(data, TASK_EDITABLE_FIELDS)
 
     _lock_and_refresh(task)
     before = task_snapshot(task)
+    derived_before = _derived_columns(task)
+    linked = list(task.tags.all())
     old_tags = task.tag_names()
 
     tz_name = data.get("timezone", task.timezone)
@@ -330,7 +384,12 @@ def task_update(*, task: Task, data: Mapping[str, Any]) -> tuple[Task, dict[str,
         task.reminder_sent = False
     if data.keys() & RECURRENCE_INPUTS:  # a stored rule is not re-checked on every edit
         validate_task_recurrence(task)
-    task.full_clean()
+    if "category" in data:
+        task.full_clean(exclude=_RELATIONS_SET_BY_SERVICES, validate_constraints=False)
+    else:  # the stored category is not checked again
+        task.full_clean(
+            exclude=(*_RELATIONS_SET_BY_SERVICES, "category"), validate_constraints=False
+        )
 
     after = task_snapshot(task)
     changes = {
@@ -341,12 +400,13 @@ def task_update(*, task: Task, data: Mapping[str, Any]) -> tuple[Task, dict[str,
         if "completed" in changes and task.completed:
             task.next_occurrence_at = next_occurrence(task, completed_at=task.completed_at)
     if changes:
-        task.save()
+        moved = [name for name, old in derived_before.items() if getattr(task, name) != old]
+        task.save(update_fields=[*changes, *moved, "updated_at"])
     if "tags" in data:
-        new_tags = tags_resolve(user=task.user, names=data["tags"])
+        new_tags = _resolve_tags(user_id=task.user_id, names=data["tags"])
         new_names = sorted((t.name for t in new_tags), key=str.casefold)
         if new_names != old_tags:
-            task.tags.set(new_tags)
+            _relink_tags(task, old=linked, new=new_tags)
             changes["tags"] = Change(old_tags, new_names)
             if len(changes) == 1:
                 task.save(update_fields=["updated_at"])
@@ -355,15 +415,45 @@ def task_update(*, task: Task, data: Mapping[str, Any]) -> tuple[Task, dict[str,
     return task, changes
 
 
-def _lock_and_refresh(task: Task) -> None:
-    """Lock the row and reload it, so concurrent updates apply one after the other.
+#: Columns an edit derives from the changes it reports (``task_snapshot``): completing sets
+#: the next occurrence, the series follow-up the series and occurrence.
+_DERIVED_COLUMNS = ("next_occurrence_at", "series_id", "occurrence")
 
-    Without this, two requests that loaded the same task would each write back every
-    column, the second undoing the first (a title edit silently reopening a completion).
+
+def _derived_columns(task: Task) -> dict[str, Any]:
+    return {name: getattr(task, name) for name in _DERIVED_COLUMNS}
+
+
+def _relink_tags(task: Task, *, old: list[Tag], new: list[Tag]) -> None:
+    """Replace the task's tags ``old`` (read under the row's lock) by ``new``: a DELETE and an
+    INSERT at most, where ``tags.set()`` would read the links once more first."""
+    through = Task.tags.through
+    old_ids, new_ids = {tag.pk for tag in old}, {tag.pk for tag in new}
+    if old_ids - new_ids:
+        through.objects.filter(task_id=task.pk, tag_id__in=old_ids - new_ids).delete()
+    if new_ids - old_ids:
+        through.objects.bulk_create(
+            [through(task_id=task.pk, tag_id=tag_id) for tag_id in sorted(new_ids - old_ids)],
+            ignore_conflicts=True,
+        )
+    _cache_tags(task, new)
+
+
+def _lock_and_refresh(task: Task) -> None:
+    """Lock the row and reload it, with its series and tags, so concurrent updates apply one
+    after the other (two statements).
+
+    Without this, two requests that loaded the same task would each write back the columns
+    they changed from a stale row (a title edit silently reopening a completion).
     """
-    Task.objects.select_for_update().filter(pk=task.pk).values_list("pk").first()
-    task.refresh_from_db()
-    getattr(task, "_prefetched_objects_cache", {}).pop("tags", None)
+    # Only the task's row is locked: PostgreSQL refuses FOR UPDATE on the nullable side of
+    # the outer joins to the series and the category (read for ``Task.clean``).
+    task.refresh_from_db(
+        from_queryset=Task.objects.select_for_update(of=("self",)).select_related(
+            "series", "category"
+        )
+    )
+    _cache_tags(task, list(task.tags.all()))
 
 
 def _emit_task_changes(task: Task, changes: dict[str, Change]) -> None:
@@ -382,7 +472,7 @@ def task_complete(*, task: Task) -> Task:
     """Mark the task completed (a no-op if it already is)."""
     if task.completed:
         return task
-    task, _ = task_update(task=task, data={"completed": True})
+    task, _ = _update(task=task, data={"completed": True})
     return task
 
 
@@ -391,7 +481,7 @@ def task_reopen(*, task: Task) -> Task:
     """Mark a completed task pending again (a no-op if it is pending)."""
     if not task.completed:
         return task
-    task, _ = task_update(task=task, data={"completed": False})
+    task, _ = _update(task=task, data={"completed": False})
     return task
 
 
@@ -443,9 +533,12 @@ def task_spawn_next(*, task_id: int, next_due: dt.datetime | None) -> Task | Non
     if series.anchor is None:  # a series without a due date anchors on its first completion
         series.anchor = to_local_naive(task.completed_at, series.timezone).replace(microsecond=0)
         series.save(update_fields=["anchor_date", "anchor_time"])
+    _cache_tags(task, list(task.tags.all()))  # read once: for the instance and the event
     try:
+        # The savepoint a clash rolls back to; the service itself runs without one of its own
+        # (``__wrapped__``: already atomic, and quiet, in this service).
         with transaction.atomic():
-            instance = task_create(
+            instance = task_create.__wrapped__(
                 user=task.user,
                 title=task.title,
                 description=task.description,
