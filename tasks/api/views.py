@@ -58,7 +58,10 @@ class TaskViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
     filterset_class = TaskFilterSet
 
     def get_queryset(self):
-        return Task.objects.for_user(self.request.user).with_relations()
+        tasks = Task.objects.for_user(self.request.user)
+        if self.action in ("complete", "reopen", "destroy"):
+            return tasks  # the service reads what it needs, under the row's lock
+        return tasks.with_relations()
 
     def filter_queryset(self, queryset):
         """The FilterSet (its form, its category choices) only when a filter or sort is
@@ -93,7 +96,7 @@ class TaskViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
         services.task_delete(task=instance)
 
     def _render(self, task: Task) -> Response:
-        task = self.get_queryset().get(pk=task.pk)
+        # The services return the task as stored, its tags loaded: no second read.
         return Response(self.get_serializer(task).data)
 
     @extend_schema(request=None, responses=TaskSerializer, summary="Mark a task completed")
@@ -143,7 +146,6 @@ class TaskViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
         params = QuickAddSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         task = services.task_quick_add(user=request.user, text=params.validated_data["text"])
-        task = self.get_queryset().get(pk=task.pk)
         return Response(self.get_serializer(task).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
