@@ -1,6 +1,7 @@
 import re
 
 from django.conf import settings
+from django.db.models import QuerySet
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 
@@ -42,3 +43,23 @@ class PageNumberPagination(pagination.PageNumberPagination):
             elif parameter["name"] == self.page_query_param:
                 parameter["schema"]["minimum"] = 1
         return parameters
+
+
+class CountedRows:
+    """A queryset whose count is already known: Django's paginator asks ``count()`` (answered
+    without a query), then slices the queryset for the page."""
+
+    ordered = True
+
+    def __init__(self, rows: QuerySet, count: int) -> None:
+        self.rows = rows
+        self._count = count
+
+    def count(self) -> int:
+        return self._count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index):
+        return self.rows[index]

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db.models import Count
 from django.db.models.functions import Lower
 from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.utils import translate_validation
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -21,6 +22,7 @@ from ..quickadd import parse_quick_add
 from ..selectors import DEFAULT_SORT, TaskFilterSet, task_ordering
 from . import reading
 from .idempotency import AtomicWriteMixin
+from .pagination import CountedRows
 from .recurrence import OccurrenceCountSerializer, OccurrencesSerializer
 from .serializers import (
     CategorySerializer,
@@ -66,15 +68,21 @@ class TaskViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
     def filter_queryset(self, queryset):
         """The FilterSet (its form, its category choices) only when a filter or sort is
         given; without one it would only apply the default sort."""
-        params = self.request.query_params.keys()
-        if self.filter_backends and not params & TaskFilterSet.base_filters.keys():
+        self.filterset = None
+        if not self.filter_backends:  # the actions that take no filters (occurrences, ...)
+            return queryset
+        if not self.request.query_params.keys() & TaskFilterSet.base_filters.keys():
             sort_by, order = DEFAULT_SORT
             return queryset.order_by(*task_ordering(sort_by, order == "desc"))
-        return super().filter_queryset(queryset)
+        self.filterset = DjangoFilterBackend().get_filterset(self.request, queryset, self)
+        if not self.filterset.is_valid():
+            raise translate_validation(self.filterset.errors)
+        return self.filterset.qs
 
     def list(self, request, *args, **kwargs):
-        tasks = self.filter_queryset(Task.objects.for_user(request.user))
-        page = self.paginate_queryset(reading.task_rows(tasks))
+        rows = reading.task_rows(self.filter_queryset(Task.objects.for_user(request.user)))
+        count = self.filterset.count_from_tag_links() if self.filterset else None
+        page = self.paginate_queryset(rows if count is None else CountedRows(rows, count))
         return self.get_paginated_response(reading.task_representations(page))
 
     def retrieve(self, request, *args, **kwargs):
