@@ -303,6 +303,14 @@ class TaskFilterSet(django_filters.FilterSet):
         model = Task
         fields: list[str] = []
 
+    def __init__(self, data=None, queryset=None, *, only_given: bool = False, **kwargs) -> None:
+        """``only_given``: the filters named in ``data`` only (the API's reading; a page builds
+        the whole form). django-filter deep-copies each filter of a FilterSet and builds a form
+        field for it on every request; the ones not given would filter nothing."""
+        if only_given and data is not None:
+            self.base_filters = {k: f for k, f in self.base_filters.items() if k in data}
+        super().__init__(data, queryset, **kwargs)
+
     def user_timezone(self) -> zoneinfo.ZoneInfo:
         request = self.request
         if request is not None and request.user.is_authenticated:
@@ -368,7 +376,11 @@ class TaskFilterSet(django_filters.FilterSet):
         links = Task.tags.through.objects.order_by()
         if key == "tags":
             tag_ids = {ids[name] for name in names if name in ids}
-            return links.filter(tag_id__in=tag_ids).values("task_id").distinct().count()
+            tagged = links.filter(tag_id__in=tag_ids)
+            # A task is linked to a tag once: one tag's links are its tasks, no DISTINCT.
+            return (
+                tagged.count() if len(tag_ids) == 1 else tagged.values("task_id").distinct().count()
+            )
         if not names <= ids.keys():
             return 0
         return (

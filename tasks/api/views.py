@@ -74,7 +74,9 @@ class TaskViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
         if not self.request.query_params.keys() & TaskFilterSet.base_filters.keys():
             sort_by, order = DEFAULT_SORT
             return queryset.order_by(*task_ordering(sort_by, order == "desc"))
-        self.filterset = DjangoFilterBackend().get_filterset(self.request, queryset, self)
+        self.filterset = TaskFilterSet(
+            self.request.query_params, queryset, request=self.request, only_given=True
+        )
         if not self.filterset.is_valid():
             raise translate_validation(self.filterset.errors)
         return self.filterset.qs

@@ -302,7 +302,7 @@ def test_renaming_a_tag(alice_client, alice):
 
     assert response.redirect_chain == [("/tags/", 302)]
     assert flash(response) == ["Renamed the tag to “home”."]
-    assert task.tag_names() == ["home"]
+    assert Task.objects.get(pk=task.pk).tag_names() == ["home"]
 
 
 def test_renaming_a_tag_to_a_taken_name_shows_the_error_in_its_row(alice_client, alice):
