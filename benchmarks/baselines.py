@@ -218,7 +218,13 @@ class Raw:
 
 def list_queries(vendor: str) -> dict[str, ListQuery]:
     """The five list cases: the endpoint's query string and the SQL that answers it."""
-    like = "ILIKE" if vendor == "postgresql" else "LIKE"  # SQLite's LIKE ignores ASCII case
+    if vendor == "postgresql":  # what the pg_trgm index of migration 0010 serves
+        search = ("AND UPPER(t.title || E'\\n' || t.description) LIKE UPPER(%s)", ("%invoice%",))
+    else:  # the FTS5 trigram table of migration 0010
+        search = (
+            "AND t.id IN (SELECT rowid FROM tasks_task_search WHERE tasks_task_search MATCH %s)",
+            ('"invoice"',),
+        )
     return {
         "list": ListQuery("page_size=50"),
         "list -priority pending": ListQuery(
@@ -233,8 +239,8 @@ def list_queries(vendor: str) -> dict[str, ListQuery]:
         "list tags=work": ListQuery("tags=work&page_size=50", tags=("work",)),
         "list search=invoice": ListQuery(
             "search=invoice&page_size=50",
-            where=f"AND (t.title {like} %s OR t.description {like} %s)",
-            params=("%invoice%", "%invoice%"),
+            where=search[0],
+            params=search[1],
         ),
     }
 

@@ -232,19 +232,27 @@ def _fts_phrase(word: str) -> str:
 
 
 class _IdAmong(Func):
-    """SQLite: ``+id IN (subquery)``, for a subquery that lists ids of every user's tasks.
+    """SQLite: ``id IN (subquery)``, for a subquery that lists ids of every user's tasks.
 
-    The unary plus keeps SQLite from driving the query from that list (each id looked up,
-    then the user's rows sorted): it reads the user's rows in the page's order off their
-    index and checks each against the list, stopping at the end of the page.
+    In a page's query (sliced) it is written ``+id IN``: the unary plus keeps SQLite from
+    driving the query from that list (each id looked up, then the user's rows sorted); it
+    reads the user's rows in the page's order off their index and checks each against the
+    list, stopping at the end of the page. A COUNT has no page to stop at: there the list
+    drives (each listed id looked up by its key), 2 ms instead of 17 for a search that finds
+    3,500 tasks among 100,000.
     """
 
-    template = "+%(expressions)s"
+    template = "%(expressions)s"
     arg_joiner = " IN "
     output_field = BooleanField()
 
     def __init__(self, ids: QuerySet | RawSQL) -> None:
         super().__init__(F("pk"), ids)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        if compiler.query.is_sliced:
+            extra_context["template"] = "+%(expressions)s"
+        return super().as_sql(compiler, connection, **extra_context)
 
 
 class TaskFilterSet(django_filters.FilterSet):
