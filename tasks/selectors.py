@@ -692,4 +692,8 @@ def api_token_for_secret(*, secret: str) -> ApiToken | None:
     Found by the secret's SHA-256 digest (a unique index): a timing difference in that
     lookup would tell about digests, which an attacker cannot steer toward a secret.
     """
-    return ApiToken.objects.select_related("user").filter(digest=ApiToken.digest_of(secret)).first()
+    tokens = ApiToken.objects.select_related("user")
+    try:  # get(), not first(): the digest is unique, no ORDER BY to compile and run
+        return tokens.get(digest=ApiToken.digest_of(secret))
+    except ApiToken.DoesNotExist:
+        return None

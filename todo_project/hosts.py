@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port
 from django.urls import Resolver404, resolve
@@ -45,6 +46,15 @@ def is_internal(path: str) -> bool:
         return False
 
 
+def _answers_as_sent(request: HttpRequest, host: str) -> bool:
+    """Whether Django's own ``get_host`` already answers ``host`` (an allowed address, e.g.
+    ``127.0.0.1``): then nothing needs changing, and the path need not be resolved."""
+    try:
+        return request.get_host() == host
+    except DisallowedHost:
+        return False
+
+
 class InternalHostsMiddleware:
     """Lets an address Host through to the internal routes; first in ``MIDDLEWARE``.
 
@@ -60,6 +70,11 @@ class InternalHostsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         host = request.META.get("HTTP_HOST", "")
         domain, _port = split_domain_port(host)
-        if domain and is_address(domain) and is_internal(request.path_info):
+        if (
+            domain
+            and is_address(domain)
+            and not _answers_as_sent(request, host)
+            and is_internal(request.path_info)
+        ):
             request.get_host = lambda: host  # type: ignore[method-assign]
         return self.get_response(request)

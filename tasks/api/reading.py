@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import threading
 import zoneinfo
 from collections.abc import Iterable, Sequence
 from types import SimpleNamespace
 
+from django.db import router
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.utils.duration import duration_string
@@ -65,6 +67,26 @@ def task_rows(queryset: QuerySet[Task]) -> QuerySet[dict]:
     subquery per row in the page's query made PostgreSQL join each task's links to the whole
     tag table (a hash join, 0.12 ms a row: 6 ms for 50 rows against 0.5 ms for one query)."""
     return queryset.values(*TASK_COLUMNS)
+
+
+_built = threading.local()
+
+
+def user_task_rows(user) -> QuerySet[dict]:
+    """``task_rows`` of all of ``user``'s tasks, in no useful order: for one task by id.
+
+    Building the ``values()`` query of 23 columns costs about a third of a detail's query
+    (0.24 of 0.92 ms at a million tasks), so each thread builds it once per database and each
+    request clones it with its user. Only the unevaluated query is kept, never rows; one per thread because compiling
+    a query briefly changes it (its aliases' reference counts).
+    """
+    alias = router.db_for_read(Task)
+    built = getattr(_built, "rows", None)
+    if built is None:
+        built = _built.rows = {}
+    if alias not in built:
+        built[alias] = task_rows(Task.objects.using(alias))
+    return built[alias].for_user(user)
 
 
 def tag_names_by_task(task_ids: Sequence[int]) -> dict[int, list[str]]:

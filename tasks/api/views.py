@@ -88,8 +88,13 @@ class TaskViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
         return self.get_paginated_response(reading.task_representations(page))
 
     def retrieve(self, request, *args, **kwargs):
-        tasks = self.filter_queryset(Task.objects.for_user(request.user))
-        row = get_object_or_404(reading.task_rows(tasks), pk=kwargs["pk"])
+        if self.request.query_params.keys() & TaskFilterSet.base_filters.keys():
+            # A filter given to a detail applies as it does to a list (a 404 when the task
+            # does not match, a 400 when the filter is invalid): DRF's get_object().
+            rows = reading.task_rows(self.filter_queryset(Task.objects.for_user(request.user)))
+        else:  # only the default sort, meaningless for one row
+            rows = reading.user_task_rows(request.user)
+        row = get_object_or_404(rows, pk=kwargs["pk"])
         return Response(reading.task_representations([row])[0])
 
     def perform_create(self, serializer):
