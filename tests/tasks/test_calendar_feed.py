@@ -4,6 +4,7 @@ page: what a subscribed calendar app reads, parsed and expanded by independent l
 from __future__ import annotations
 
 import datetime as dt
+import json
 import zoneinfo
 
 import icalendar
@@ -12,6 +13,7 @@ import recurring_ical_events
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
 
 from tasks import selectors, services
 from tasks.models import Task
@@ -44,7 +46,7 @@ def parsed(response) -> icalendar.Calendar:
 
 
 def components(calendar: icalendar.Calendar, name: str = "VTODO") -> list:
-    return [c for c in calendar.walk(name)]
+    return list(calendar.walk(name))
 
 
 def by_summary(calendar: icalendar.Calendar, name: str = "VTODO") -> dict:
@@ -123,7 +125,8 @@ def test_priorities_map_to_rfc_5545s_one_to_nine(alice, secret, priority, expect
 
 def test_a_reminder_at_an_instant_is_an_offset_from_the_due_date_or_that_instant(alice, secret):
     due = local("2026-07-01T09:00", PARIS)
-    make_task(alice, title="Dated", due_date=due, timezone=PARIS, remind_at=due - dt.timedelta(hours=2))
+    two_hours_before = due - dt.timedelta(hours=2)
+    make_task(alice, title="Dated", due_date=due, timezone=PARIS, remind_at=two_hours_before)
     at = dt.datetime(2026, 6, 1, 8, 0, tzinfo=dt.UTC)
     make_task(alice, title="Undated", remind_at=at)
 
@@ -349,8 +352,6 @@ def test_posting_again_rotates_and_delete_revokes(api):
 
 
 def test_the_api_wants_a_signed_in_user(db):
-    from rest_framework.test import APIClient
-
     assert APIClient().get("/api/feed/").status_code in {401, 403}
     assert APIClient().post("/api/feed/").status_code in {401, 403}
 
@@ -369,13 +370,13 @@ def test_the_settings_page_creates_shows_once_and_revokes_the_feed_url(alice):
     created = browser.post("/settings/feed/create/", HTTP_X_CSRFTOKEN=csrf)
 
     assert created.status_code == 201
-    secret = selectors.feed_token_get(user=alice)
-    url = f"http://testserver/feeds/"
+    token = selectors.feed_token_get(user=alice)
     html = created.content.decode()
-    assert url in html and "it is not shown again" in html
-    path = html.split('id="new-feed-url" class="token-field" type="text" value="')[1].split('"')[0]
-    assert path.removeprefix("http://testserver").startswith(f"/feeds/{secret.prefix}")
-    assert Client().get(path.removeprefix("http://testserver")).status_code == 200
+    assert "it is not shown again" in html
+    url = html.split('id="new-feed-url" class="token-field" type="text" value="')[1].split('"')[0]
+    path = url.removeprefix("http://testserver")
+    assert path.startswith(f"/feeds/{token.prefix}") and path.endswith("/tasks.ics")
+    assert Client().get(path).status_code == 200
 
     again = browser.get("/settings/").content.decode()
     assert path not in again and "You have a feed URL" in again
@@ -383,5 +384,13 @@ def test_the_settings_page_creates_shows_once_and_revokes_the_feed_url(alice):
     revoked = browser.post("/settings/feed/revoke/", HTTP_X_CSRFTOKEN=csrf)
 
     assert revoked.status_code == 302
-    assert Client().get(path.removeprefix("http://testserver")).status_code == 404
+    assert Client().get(path).status_code == 404
     assert browser.post("/settings/feed/create/").status_code == 403  # no CSRF token
+
+
+def test_the_schema_documents_the_feed_operations(api):
+    response = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    schema = json.loads(response.content)
+
+    assert {"get", "post", "delete"} <= set(schema["paths"]["/api/feed/"])
+    assert "201" in schema["paths"]["/api/feed/"]["post"]["responses"]
