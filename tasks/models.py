@@ -451,3 +451,29 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_method} {self.request_path} ({self.key})"
+
+
+class FeedToken(models.Model):
+    """The secret of a user's iCal feed URL, ``/feeds/<secret>/tasks.ics``.
+
+    One per user: creating another replaces it (the old URL stops working), revoking deletes
+    it. As for ``ApiToken``, only the secret's SHA-256 ``digest`` is stored, so the URL is
+    shown once, when it is made.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feed_token"
+    )
+    prefix = models.CharField(max_length=12)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=django_timezone.now)
+
+    class Meta:
+        verbose_name = "calendar feed token"
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.prefix}…)"
+
+    @staticmethod
+    def digest_of(secret: str) -> str:
+        return hashlib.sha256(secret.encode()).hexdigest()

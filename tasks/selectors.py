@@ -39,6 +39,7 @@ from .models import (
     TASK_SEARCH_FTS_TABLE,
     ApiToken,
     Category,
+    FeedToken,
     Priority,
     RecurrenceMode,
     SavedView,
@@ -697,3 +698,34 @@ def api_token_for_secret(*, secret: str) -> ApiToken | None:
         return tokens.get(digest=ApiToken.digest_of(secret))
     except ApiToken.DoesNotExist:
         return None
+
+
+# --- calendar feed (issue 13) -----------------------------------------------------------------
+
+#: The most tasks a feed lists: the pending ones due latest first, then the undated newest.
+FEED_TASK_LIMIT = 1000
+
+
+def feed_token_get(*, user) -> FeedToken | None:
+    """The user's calendar feed token, or None."""
+    return FeedToken.objects.filter(user=user).first()
+
+
+def feed_owner_for_secret(*, secret: str):
+    """The user whose feed URL carries this secret, or None (unknown or revoked)."""
+    tokens = FeedToken.objects.select_related("user")
+    try:  # get(): the digest is unique, no ORDER BY
+        return tokens.get(digest=FeedToken.digest_of(secret)).user
+    except FeedToken.DoesNotExist:
+        return None
+
+
+def feed_tasks(*, user, dated_only: bool = False) -> list[Task]:
+    """The user's pending tasks for the feed, at most ``FEED_TASK_LIMIT``: latest due first,
+    undated last (newest first); with their category, series and tags (three queries)."""
+    tasks = Task.objects.for_user(user).filter(completed=False)
+    if dated_only:
+        tasks = tasks.filter(due_date__isnull=False)
+    tasks = tasks.select_related("category", "series").prefetch_related("tags")
+    ordered = tasks.order_by(F("due_date").desc(nulls_last=True), "-created_at", "-id")
+    return list(ordered[:FEED_TASK_LIMIT])

@@ -43,6 +43,7 @@ from . import signals
 from .models import (
     ApiToken,
     Category,
+    FeedToken,
     Priority,
     Profile,
     RecurrenceMode,
@@ -927,3 +928,27 @@ def api_token_mark_used(*, token: ApiToken) -> None:
         Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale)
     ).update(last_used_at=now)
     token.last_used_at = now
+
+
+# --- calendar feed (issue 13) -----------------------------------------------------------------
+
+#: Characters of a feed secret kept in clear, to tell one URL from the next.
+FEED_TOKEN_SHOWN_CHARACTERS = 6
+
+
+@task_service
+def feed_token_create(*, user) -> tuple[FeedToken, str]:
+    """A new secret for the user's calendar feed, replacing (so revoking) the one before;
+    only its digest is stored, so the secret can be shown this once."""
+    secret = secrets.token_urlsafe(32)
+    FeedToken.objects.filter(user=user).delete()
+    token = FeedToken.objects.create(
+        user=user, prefix=secret[:FEED_TOKEN_SHOWN_CHARACTERS], digest=FeedToken.digest_of(secret)
+    )
+    return token, secret
+
+
+@task_service
+def feed_token_revoke(*, user) -> None:
+    """Delete the user's feed secret (if any): its URL answers 404 from now on."""
+    FeedToken.objects.filter(user=user).delete()

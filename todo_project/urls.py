@@ -17,6 +17,7 @@ urlpatterns = [
     ),
     path("api-auth/", include("rest_framework.urls")),
     path("", include("events.urls")),
+    path("", include("tasks.feeds")),
 ]
 
 # A lost database escaping the views (e.g. from a middleware) is a 503, not a 500.

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from .. import selectors, services
+from ..feeds import feed_url
 from ..models import ApiToken, timezone_names
 from .account_forms import SettingsForm, SignupForm
 from .common import add_service_errors, redirect_after, safe_next, selected_or_404, user_page
@@ -93,20 +94,52 @@ def settings_page(request: HttpRequest) -> HttpResponse:
                 return redirect_after(request, reverse("settings"))
         status = 400
     else:
-        profile = services.profile_get(user=user)
-        form = SettingsForm(
-            initial={
-                "email": user.email,
-                "timezone": profile.timezone,
-                "reminders_enabled": profile.reminders_enabled,
-            }
-        )
+        form = _settings_form(user)
+    return _settings_page(request, form, status=status)
+
+
+def _settings_page(
+    request: HttpRequest, form: SettingsForm, *, status: int = 200, new_feed_url: str = ""
+) -> HttpResponse:
     return render(
         request,
         "accounts/settings.html",
-        {"form": form, "timezones": timezone_names()},
+        {
+            "form": form,
+            "timezones": timezone_names(),
+            "feed": selectors.feed_token_get(user=request.user),
+            "new_feed_url": new_feed_url,
+        },
         status=status,
     )
+
+
+def _settings_form(user) -> SettingsForm:
+    profile = services.profile_get(user=user)
+    return SettingsForm(
+        initial={
+            "email": user.email,
+            "timezone": profile.timezone,
+            "reminders_enabled": profile.reminders_enabled,
+        }
+    )
+
+
+@user_page
+@require_POST
+def feed_create(request: HttpRequest) -> HttpResponse:
+    """Create (or rotate) the calendar feed URL and show it on this response only."""
+    _token, secret = services.feed_token_create(user=request.user)
+    url = feed_url(request, secret)
+    return _settings_page(request, _settings_form(request.user), status=201, new_feed_url=url)
+
+
+@user_page
+@require_POST
+def feed_revoke(request: HttpRequest) -> HttpResponse:
+    services.feed_token_revoke(user=request.user)
+    messages.success(request, "Your calendar feed URL was revoked: calendars no longer get it.")
+    return redirect_after(request, reverse("settings"))
 
 
 #: The expiry choices of the web form: days, or "never".
@@ -232,6 +265,8 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("settings/", settings_page, name="settings"),
+    path("settings/feed/create/", feed_create, name="feed-create"),
+    path("settings/feed/revoke/", feed_revoke, name="feed-revoke"),
     path("settings/api/", api_access, name="api-access"),
     path("settings/api/create/", api_token_create, name="api-token-create"),
     path("settings/api/<int:token_id>/revoke/", api_token_revoke, name="api-token-revoke"),
