@@ -12,6 +12,8 @@ import pytest
 import recurring_ical_events
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from tasks import services
 from tasks.models import Task
@@ -497,3 +499,27 @@ def test_an_imported_series_repeats_as_the_source_calendar_shows_it_across_dst(a
     ][:30]
     assert [dt.datetime.fromisoformat(value) for value in shown] == expected
     assert expected[0].utcoffset() != expected[-1].utcoffset()  # the test spans the change
+
+
+def items_file(count: int) -> bytes:
+    items = [
+        f"BEGIN:VTODO\r\nUID:{i}\r\nSUMMARY:Item {i}\r\nCATEGORIES:home\r\n"
+        f"DUE;TZID=Europe/Paris:20300101T0900{i % 60:02}\r\nEND:VTODO"
+        for i in range(count)
+    ]
+    return ics("BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:x", *items, "END:VCALENDAR")
+
+
+def test_each_item_costs_the_same_fixed_number_of_queries(paris_alice):
+    services.tasks_import_ical(user=paris_alice, data=items_file(1))  # the tag exists
+    with CaptureQueriesContext(connection) as one:
+        services.tasks_import_ical(user=paris_alice, data=items_file(1))
+    with CaptureQueriesContext(connection) as four:
+        services.tasks_import_ical(user=paris_alice, data=items_file(4))
+
+    per_item = (len(four) - len(one)) // 3
+    assert len(four) == len(one) + 3 * per_item
+    # Each item: SAVEPOINT, INSERT the task, read its tags, link them, the outbox row,
+    # RELEASE. Around them: the import's savepoint and release, and the profile's zone.
+    assert per_item == 6
+    assert len(one) == 3 + per_item
