@@ -1137,9 +1137,12 @@ def _ical_reminder(item, due_name, due_date, zone, *, notes: list[str]) -> dict[
         trigger = None
     if isinstance(trigger, dt.timedelta):
         related = alarm["TRIGGER"].params.get("RELATED", "START").upper()
-        anchor = "DUE" if related == "END" and item.name == "VTODO" else "DTSTART"
-        if anchor == "DTSTART" and item.name == "VTODO" and "DTSTART" not in item:
-            anchor = "DUE"  # RFC 5545 leaves this open; the due date is the only anchor
+        if item.name == "VEVENT":
+            anchor = "DTEND" if related == "END" else "DTSTART"
+        elif related == "END" or "DTSTART" not in item:
+            anchor = "DUE"  # a to-do without DTSTART: RFC 5545 leaves it open; DUE is all
+        else:
+            anchor = "DTSTART"
         if due_date is not None and anchor == due_name and trigger <= dt.timedelta(0):
             return {"remind_before": -trigger}
         notes.append("The alarm is not before the due date: not imported.")

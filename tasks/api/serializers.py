@@ -339,7 +339,7 @@ class QuickAddPreviewSerializer(serializers.Serializer):
             return super().to_representation(instance)
 
 
-class TaskImportSerializer(serializers.Serializer):
+class TaskImportSerializer(StrictFieldsMixin, serializers.Serializer):
     file = serializers.FileField(
         help_text="An iCalendar (.ics) file: its VTODO and VEVENT items become tasks "
         "(see docs/calendar-import.md)."

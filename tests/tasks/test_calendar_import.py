@@ -277,20 +277,30 @@ def test_a_zone_tideline_does_not_offer_keeps_the_instant_with_a_note(paris_alic
     assert report.created[0].notes == ["Time zone US/Eastern is read as yours."]
 
 
-def test_an_alarm_after_the_due_date_is_left_out_with_a_note(paris_alice):
+@pytest.mark.parametrize(
+    ("component", "due", "trigger"),
+    [
+        ("VTODO", "DUE", "TRIGGER;RELATED=END:PT1H"),  # after the due date
+        ("VEVENT", "DTSTART", "TRIGGER;RELATED=END:-PT5M"),  # before the event's end
+    ],
+)
+def test_an_alarm_not_before_the_due_date_is_left_out_with_a_note(
+    paris_alice, component, due, trigger
+):
     data = ics(
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
         "PRODID:x",
-        "BEGIN:VTODO",
+        f"BEGIN:{component}",
         "UID:a",
         "SUMMARY:Late alarm",
-        "DUE;TZID=Europe/Paris:20300701T083000",
+        f"{due};TZID=Europe/Paris:20300701T083000",
+        *(["DTEND;TZID=Europe/Paris:20300701T093000"] if component == "VEVENT" else []),
         "BEGIN:VALARM",
         "ACTION:DISPLAY",
-        "TRIGGER;RELATED=END:PT1H",
+        trigger,
         "END:VALARM",
-        "END:VTODO",
+        f"END:{component}",
         "END:VCALENDAR",
     )
     report, tasks = imported(paris_alice, data)
@@ -453,6 +463,14 @@ def test_the_api_refuses_a_file_that_is_not_icalendar_with_a_400_on_file(api):
     response = api.post("/api/tasks/import/", upload(b"%PDF-1.7", "a.pdf"), format="multipart")
     assert response.status_code == 400
     assert list(response.json()) == ["file"]
+
+
+def test_the_api_refuses_an_unknown_field(api):
+    body = {**upload(FLAWED_ITEMS), "fiel": "x"}
+    response = api.post("/api/tasks/import/", body, format="multipart")
+    assert response.status_code == 400
+    assert list(response.json()) == ["fiel"]
+    assert not Task.objects.exists()
 
 
 def test_the_api_requires_the_file_field(api):
