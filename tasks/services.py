@@ -952,3 +952,230 @@ def feed_token_create(*, user) -> tuple[FeedToken, str]:
 def feed_token_revoke(*, user) -> None:
     """Delete the user's feed secret (if any): its URL answers 404 from now on."""
     FeedToken.objects.filter(user=user).delete()
+
+
+# --- calendar import (.ics files) ----------------------------------------------------------
+# The mapping is docs/calendar-import.md's table; keep the two in step.
+
+#: The largest .ics file an import reads, and the most to-dos and events it takes.
+MAX_ICAL_BYTES = 1_000_000
+MAX_ICAL_ITEMS = 500
+
+#: RFC 5545 PRIORITY (1 highest ... 9 lowest; 0 undefined) to Tideline's four priorities.
+ICAL_PRIORITIES = {
+    **dict.fromkeys((1, 2), Priority.URGENT),
+    **dict.fromkeys((3, 4), Priority.HIGH),
+    **dict.fromkeys((5, 6), Priority.MEDIUM),
+    **dict.fromkeys((7, 8, 9), Priority.LOW),
+}
+
+
+@dataclass(frozen=True)
+class ImportedTask:
+    index: int
+    id: int
+    title: str
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class SkippedItem:
+    index: int
+    uid: str
+    summary: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    created: list[ImportedTask]
+    skipped: list[SkippedItem]
+
+
+class _Skip(Exception):
+    """An item that is not imported, and why."""
+
+
+@task_service
+def tasks_import_ical(*, user, data: bytes) -> ImportReport:
+    """Create a task from each VTODO and VEVENT of an iCalendar file.
+
+    The file as a whole must be iCalendar, at most MAX_ICAL_BYTES and MAX_ICAL_ITEMS items
+    (a ValidationError on ``file`` otherwise). Each item is created by ``task_create`` in its
+    own savepoint, so every rule the API checks applies and each task emits its event; an
+    item Tideline refuses is skipped with the reason, and the others are still created.
+    """
+    calendar = _parse_ical(data)
+    items = [c for c in calendar.subcomponents if c.name in ("VTODO", "VEVENT")]
+    if len(items) > MAX_ICAL_ITEMS:
+        raise ValidationError(
+            {
+                "file": f"The file has {len(items)} to-dos and events; import at most "
+                f"{MAX_ICAL_ITEMS} at a time."
+            }
+        )
+    profile_zone = profile_get(user=user).timezone
+    created, skipped = [], []
+    for index, item in enumerate(items, start=1):
+        summary = str(item.get("SUMMARY", "")).strip()
+        notes: list[str] = []
+        try:
+            fields = _ical_task_fields(item, profile_zone=profile_zone, notes=notes)
+            task = task_create(user=user, **fields)
+        except _Skip as exc:
+            reason = str(exc)
+        except ValidationError as exc:
+            reason = _validation_reason(exc)
+        else:
+            created.append(ImportedTask(index=index, id=task.pk, title=task.title, notes=notes))
+            continue
+        uid = str(item.get("UID", ""))
+        skipped.append(SkippedItem(index=index, uid=uid, summary=summary, reason=reason))
+    return ImportReport(created=created, skipped=skipped)
+
+
+def _parse_ical(data: bytes):
+    import icalendar
+
+    if len(data) > MAX_ICAL_BYTES:
+        raise ValidationError(
+            {"file": f"The file is larger than {MAX_ICAL_BYTES:,} bytes; split it first."}
+        )
+    try:
+        calendar = icalendar.Calendar.from_ical(data)
+    except Exception as exc:  # the parser's errors have no common base: any is the file's
+        raise ValidationError(
+            {"file": f"This is not an iCalendar (.ics) file that can be read: {exc}"[:300]}
+        ) from exc
+    if calendar.name != "VCALENDAR":
+        raise ValidationError({"file": "This is not an iCalendar file (no VCALENDAR)."})
+    return calendar
+
+
+def _validation_reason(exc: ValidationError) -> str:
+    if hasattr(exc, "error_dict"):
+        return "; ".join(
+            f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()
+        )
+    return " ".join(exc.messages)
+
+
+def _ical_task_fields(item, *, profile_zone: str, notes: list[str]) -> dict[str, Any]:
+    """``task_create``'s arguments for one VTODO or VEVENT; ``_Skip`` when it has none."""
+    if "RECURRENCE-ID" in item:
+        raise _Skip("A changed occurrence of a repeating item (RECURRENCE-ID) is not imported.")
+    status = str(item.get("STATUS", "")).upper()
+    if status in ("COMPLETED", "CANCELLED") or "COMPLETED" in item:
+        raise _Skip(f"Already {'cancelled' if status == 'CANCELLED' else 'completed'}.")
+    title = str(item.get("SUMMARY", "")).strip()
+    if not title:
+        raise _Skip("No SUMMARY: a task needs a title.")
+    due_name = "DUE" if item.name == "VTODO" and "DUE" in item else "DTSTART"
+    due_date, zone = _ical_due(item, due_name, profile_zone=profile_zone, notes=notes)
+    fields: dict[str, Any] = {
+        "title": title,
+        "description": str(item.get("DESCRIPTION", "")),
+        "priority": _ical_priority(item),
+        "due_date": due_date,
+        "timezone_name": zone,
+        "tags": _ical_categories(item),
+    }
+    rules = item.get("RRULE")
+    if isinstance(rules, list):
+        raise _Skip("More than one RRULE: Tideline repeats a task by one rule.")
+    if rules is not None:
+        fields["recurrence_rule"] = rules.to_ical().decode()
+        if not fields["recurrence_rule"].strip():
+            raise _Skip("The RRULE is empty.")
+    if "EXDATE" in item or "RDATE" in item:
+        notes.append("EXDATE and RDATE are not imported: the series follows its RRULE alone.")
+    fields.update(_ical_reminder(item, due_name, due_date, zone, notes=notes))
+    return fields
+
+
+def _ical_due(item, name: str, *, profile_zone: str, notes: list[str]):
+    """The due date (None when absent) and the task's zone.
+
+    A time with a TZID Tideline supports keeps that zone; a floating time is wall-clock time
+    in the profile's zone; a UTC time, or one in a zone Tideline does not support, keeps its
+    instant in the profile's zone; an all-day DATE is due that day at DEFAULT_DUE_TIME.
+    """
+    from django.conf import settings
+
+    from todo_project.timezones import supported_zones
+
+    from .models import validate_supported_datetime
+
+    if name not in item:
+        return None, profile_zone
+    try:
+        value = item.decoded(name)
+    except Exception as exc:  # a vBroken value of a tolerant VEVENT
+        raise _Skip(f"{name} is not a date or date-time.") from exc
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, settings.DEFAULT_DUE_TIME)
+    if not isinstance(value, dt.datetime):
+        raise _Skip(f"{name} is not a date or date-time.")
+    try:
+        validate_supported_datetime(value)
+    except ValidationError as exc:
+        raise _Skip(f"{name}: {' '.join(exc.messages)}") from exc
+    if value.tzinfo is None:
+        if "TZID" in item[name].params:
+            notes.append(f"Unknown time zone {item[name].params['TZID']}: read in yours.")
+        return value, profile_zone
+    tzid = item[name].params.get("TZID")
+    if tzid is None:  # a UTC time
+        return value, profile_zone
+    key = getattr(value.tzinfo, "key", None)
+    if key in supported_zones():  # Windows names too (icalendar maps them to IANA's)
+        return value, key
+    notes.append(f"Time zone {tzid} is read as yours.")
+    return value, profile_zone
+
+
+def _ical_priority(item) -> str:
+    try:
+        return ICAL_PRIORITIES.get(int(item.get("PRIORITY", 0)), Priority.MEDIUM)
+    except (TypeError, ValueError):
+        return Priority.MEDIUM
+
+
+def _ical_categories(item) -> list[str]:
+    properties = item.get("CATEGORIES", [])
+    if not isinstance(properties, list):
+        properties = [properties]
+    return [str(name) for prop in properties for name in getattr(prop, "cats", [])]
+
+
+def _ical_reminder(item, due_name, due_date, zone, *, notes: list[str]) -> dict[str, Any]:
+    """``remind_before`` or ``remind_at`` from the item's first VALARM with a TRIGGER."""
+    alarms = [alarm for alarm in item.walk("VALARM") if "TRIGGER" in alarm]
+    if not alarms:
+        return {}
+    if len(alarms) > 1:
+        notes.append("Only the first alarm is imported: a task has one reminder.")
+    alarm = alarms[0]
+    try:
+        trigger = alarm.decoded("TRIGGER")
+    except Exception:  # a vBroken value of a tolerant VEVENT
+        trigger = None
+    if isinstance(trigger, dt.timedelta):
+        related = alarm["TRIGGER"].params.get("RELATED", "START").upper()
+        if item.name == "VEVENT":
+            anchor = "DTEND" if related == "END" else "DTSTART"
+        elif related == "END" or "DTSTART" not in item:
+            anchor = "DUE"  # a to-do without DTSTART: RFC 5545 leaves it open; DUE is all
+        else:
+            anchor = "DTSTART"
+        if due_date is not None and anchor == due_name and trigger <= dt.timedelta(0):
+            return {"remind_before": -trigger}
+        notes.append("The alarm is not before the due date: not imported.")
+        return {}
+    if isinstance(trigger, dt.datetime) and trigger.tzinfo is not None:
+        if due_date is not None and trigger > localize(due_date, zone):
+            notes.append("The alarm is after the due date: not imported.")
+            return {}
+        return {"remind_at": trigger}
+    notes.append("The alarm's TRIGGER cannot be read: not imported.")
+    return {}

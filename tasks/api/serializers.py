@@ -337,3 +337,31 @@ class QuickAddPreviewSerializer(serializers.Serializer):
     def to_representation(self, instance):
         with timezone.override(instance.timezone):  # date-times with the user's UTC offset
             return super().to_representation(instance)
+
+
+class TaskImportSerializer(StrictFieldsMixin, serializers.Serializer):
+    file = serializers.FileField(
+        help_text="An iCalendar (.ics) file: its VTODO and VEVENT items become tasks "
+        "(see docs/calendar-import.md)."
+    )
+
+
+class ImportedTaskSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The item's place among the file's items (1...).")
+    id = serializers.IntegerField(help_text="The new task's id.")
+    title = serializers.CharField()
+    notes = serializers.ListField(
+        child=serializers.CharField(), help_text="What of the item was not imported, and why."
+    )
+
+
+class SkippedItemSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The item's place among the file's items (1...).")
+    uid = serializers.CharField(help_text="The item's UID ('' when it has none).")
+    summary = serializers.CharField(help_text="The item's SUMMARY ('' when it has none).")
+    reason = serializers.CharField()
+
+
+class ImportReportSerializer(serializers.Serializer):
+    created = ImportedTaskSerializer(many=True)
+    skipped = SkippedItemSerializer(many=True)

@@ -11,6 +11,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import exceptions, generics, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
@@ -26,12 +27,14 @@ from .pagination import CountedRows
 from .recurrence import OccurrenceCountSerializer, OccurrencesSerializer
 from .serializers import (
     CategorySerializer,
+    ImportReportSerializer,
     ProfileSerializer,
     QuickAddPreviewSerializer,
     QuickAddSerializer,
     RegisterSerializer,
     SavedViewSerializer,
     TagSerializer,
+    TaskImportSerializer,
     TaskSerializer,
 )
 from .tokens import NewApiTokenSerializer, TokenLoginSerializer, token_response
@@ -181,6 +184,39 @@ class TaskViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
         parsed = parse_quick_add(params.validated_data["text"], user=request.user)
         parsed.validate()
         return Response(QuickAddPreviewSerializer(parsed).data)
+
+    @extend_schema(
+        request={"multipart/form-data": TaskImportSerializer},
+        responses={
+            201: OpenApiResponse(ImportReportSerializer, description="Some tasks were created."),
+            200: OpenApiResponse(ImportReportSerializer, description="No task was created."),
+        },
+        summary="Create tasks from an iCalendar (.ics) file",
+        description="Upload the file as the multipart field `file`. Each VTODO and VEVENT "
+        "becomes a task (title, description, due date and zone, repeat, priority, tags, "
+        "reminder: docs/calendar-import.md); each item Tideline refuses is listed in "
+        "`skipped` with the reason, the others are created. A file that is not iCalendar, "
+        "is over 1 MB or has over 500 items is a 400 on `file`.",
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        filter_backends=[],
+        pagination_class=None,
+        parser_classes=[MultiPartParser],
+    )
+    def import_ical(self, request):
+        params = TaskImportSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        upload = params.validated_data["file"]
+        if upload.size > services.MAX_ICAL_BYTES:  # refused before reading it
+            raise exceptions.ValidationError(
+                {"file": [f"The file is larger than {services.MAX_ICAL_BYTES:,} bytes."]}
+            )
+        report = services.tasks_import_ical(user=request.user, data=upload.read())
+        created = status.HTTP_201_CREATED if report.created else status.HTTP_200_OK
+        return Response(ImportReportSerializer(report).data, status=created)
 
 
 class CategoryViewSet(AtomicWriteMixin, viewsets.ModelViewSet):

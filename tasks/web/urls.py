@@ -6,5 +6,6 @@ urlpatterns = [
     path("", include("tasks.web.pages")),
     path("", include("tasks.web.task_form")),
     path("", include("tasks.web.labels")),
+    path("", include("tasks.web.importing")),
     path("", include("tasks.web.accounts")),
 ]

@@ -107,6 +107,7 @@ SEMANTIC_RULES = {
     "PATCH /api/tasks/{id}/": "as POST /api/tasks/",
     "POST /api/tasks/quick-add/": "the text must read as a task (e.g. a title of 255 at most)",
     "POST /api/tasks/parse/": "as quick-add",
+    "POST /api/tasks/import/": "the file must be iCalendar (at most 1 MB and 500 items)",
     "POST /api/views/": "filters are GET /api/tasks/ filters",
     "PUT /api/views/{id}/": "as POST /api/views/",
     "PATCH /api/views/{id}/": "as POST /api/views/",

@@ -37,6 +37,8 @@ def test_the_schema_is_served_at_api_schema(schema):
         ("/api/tasks/{id}/", {"get", "put", "patch", "delete"}),
         ("/api/tasks/{id}/complete/", {"post"}),
         ("/api/tasks/{id}/reopen/", {"post"}),
+        ("/api/tasks/import/", {"post"}),
+        ("/api/feed/", {"get", "post", "delete"}),
         ("/api/categories/", {"get", "post"}),
         ("/api/categories/{id}/", {"get", "put", "patch", "delete"}),
         ("/api/tags/", {"get", "post"}),

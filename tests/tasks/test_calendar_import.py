@@ -1,0 +1,543 @@
+"""Importing .ics files (``services.tasks_import_ical`` and ``POST /api/tasks/import/``).
+
+The files below are written the way other apps write them (Thunderbird/Lightning, Google
+Calendar, Apple Reminders); docs/calendar-import.md holds the mapping they check.
+"""
+
+import datetime as dt
+import zoneinfo
+
+import icalendar
+import pytest
+import recurring_ical_events
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tasks import services
+from tasks.models import Task
+from tests.support.events import capture_events
+
+PARIS = zoneinfo.ZoneInfo("Europe/Paris")
+NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
+UTC = dt.UTC
+
+
+def ics(*lines: str) -> bytes:
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+THUNDERBIRD_VTODO = ics(
+    "BEGIN:VCALENDAR",
+    "PRODID:-//Mozilla.org/NONSGML Mozilla Calendar V1.1//EN",
+    "VERSION:2.0",
+    "BEGIN:VTIMEZONE",
+    "TZID:Europe/Paris",
+    "BEGIN:DAYLIGHT",
+    "TZOFFSETFROM:+0100",
+    "TZOFFSETTO:+0200",
+    "TZNAME:CEST",
+    "DTSTART:19700329T020000",
+    "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3",
+    "END:DAYLIGHT",
+    "BEGIN:STANDARD",
+    "TZOFFSETFROM:+0200",
+    "TZOFFSETTO:+0100",
+    "TZNAME:CET",
+    "DTSTART:19701025T030000",
+    "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10",
+    "END:STANDARD",
+    "END:VTIMEZONE",
+    "BEGIN:VTODO",
+    "CREATED:20260301T101500Z",
+    "LAST-MODIFIED:20260301T101600Z",
+    "DTSTAMP:20260301T101600Z",
+    "UID:2f0c6a3e-1b7e-4f0c-9a51-7d2b1c0e5a11",
+    "SUMMARY:File the tax return",
+    "DESCRIPTION:Forms are in the blue folder.",
+    "PRIORITY:1",
+    "CATEGORIES:Paperwork,Home",
+    "DTSTART;TZID=Europe/Paris:20300515T090000",
+    "DUE;TZID=Europe/Paris:20300515T180000",
+    "STATUS:NEEDS-ACTION",
+    "BEGIN:VALARM",
+    "ACTION:DISPLAY",
+    "DESCRIPTION:Default Mozilla Description",
+    "TRIGGER;VALUE=DURATION;RELATED=END:-PT30M",
+    "END:VALARM",
+    "END:VTODO",
+    "END:VCALENDAR",
+)
+
+GOOGLE_VEVENT = ics(
+    "BEGIN:VCALENDAR",
+    "PRODID:-//Google Inc//Google Calendar 70.9054//EN",
+    "VERSION:2.0",
+    "CALSCALE:GREGORIAN",
+    "METHOD:PUBLISH",
+    "X-WR-CALNAME:Work",
+    "X-WR-TIMEZONE:America/New_York",
+    "BEGIN:VTIMEZONE",
+    "TZID:America/New_York",
+    "X-LIC-LOCATION:America/New_York",
+    "BEGIN:DAYLIGHT",
+    "TZOFFSETFROM:-0500",
+    "TZOFFSETTO:-0400",
+    "TZNAME:EDT",
+    "DTSTART:19700308T020000",
+    "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=2SU",
+    "END:DAYLIGHT",
+    "BEGIN:STANDARD",
+    "TZOFFSETFROM:-0400",
+    "TZOFFSETTO:-0500",
+    "TZNAME:EST",
+    "DTSTART:19701101T020000",
+    "RRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=1SU",
+    "END:STANDARD",
+    "END:VTIMEZONE",
+    "BEGIN:VEVENT",
+    "DTSTART;TZID=America/New_York:20300107T100000",
+    "DTEND;TZID=America/New_York:20300107T103000",
+    "RRULE:FREQ=WEEKLY;BYDAY=MO,WE;UNTIL=20301231T235959Z",
+    "DTSTAMP:20260301T120000Z",
+    "UID:7kukuqrfedlm2f9t2vb6j4ut6g@google.com",
+    "CREATED:20260201T120000Z",
+    "DESCRIPTION:Stand-up",
+    "LAST-MODIFIED:20260201T120000Z",
+    "SEQUENCE:0",
+    "STATUS:CONFIRMED",
+    "SUMMARY:Team stand-up",
+    "TRANSP:OPAQUE",
+    "BEGIN:VALARM",
+    "ACTION:DISPLAY",
+    "DESCRIPTION:This is an event reminder",
+    "TRIGGER:-P0DT0H10M0S",
+    "END:VALARM",
+    "END:VEVENT",
+    "END:VCALENDAR",
+)
+
+APPLE_REMINDERS = ics(
+    "BEGIN:VCALENDAR",
+    "VERSION:2.0",
+    "PRODID:-//Apple Inc.//iOS 17.0//EN",
+    "CALSCALE:GREGORIAN",
+    "BEGIN:VTODO",
+    "UID:A1B2C3D4-0000-4000-8000-000000000001",
+    "DTSTAMP:20260301T090000Z",
+    "SUMMARY:Buy milk",
+    "PRIORITY:9",
+    "DUE;VALUE=DATE:20300110",
+    "END:VTODO",
+    "BEGIN:VTODO",
+    "UID:A1B2C3D4-0000-4000-8000-000000000002",
+    "DTSTAMP:20260301T090000Z",
+    "SUMMARY:Call the plumber",
+    "PRIORITY:5",
+    "DUE:20300111T140000Z",
+    "BEGIN:VALARM",
+    "ACTION:DISPLAY",
+    "TRIGGER;VALUE=DATE-TIME:20300111T130000Z",
+    "END:VALARM",
+    "END:VTODO",
+    "BEGIN:VTODO",
+    "UID:A1B2C3D4-0000-4000-8000-000000000003",
+    "DTSTAMP:20260301T090000Z",
+    "SUMMARY:Renew passport",
+    "PRIORITY:1",
+    "STATUS:COMPLETED",
+    "COMPLETED:20260215T100000Z",
+    "END:VTODO",
+    "END:VCALENDAR",
+)
+
+FLAWED_ITEMS = ics(
+    "BEGIN:VCALENDAR",
+    "VERSION:2.0",
+    "PRODID:-//Example//Flawed//EN",
+    "BEGIN:VEVENT",
+    "UID:bad-rule@example.com",
+    "SUMMARY:Every blue moon",
+    "DTSTART:20300101T090000",
+    "RRULE:FREQ=FORTNIGHTLY",
+    "END:VEVENT",
+    "BEGIN:VTODO",
+    "UID:no-summary@example.com",
+    "DUE:20300101T090000",
+    "END:VTODO",
+    "BEGIN:VTODO",
+    "UID:fine@example.com",
+    "SUMMARY:Still imported",
+    "END:VTODO",
+    "END:VCALENDAR",
+)
+
+
+@pytest.fixture
+def paris_alice(alice):
+    services.profile_update(user=alice, data={"timezone": "Europe/Paris"})
+    return alice
+
+
+def imported(user, data: bytes) -> tuple[services.ImportReport, dict[str, Task]]:
+    report = services.tasks_import_ical(user=user, data=data)
+    tasks = Task.objects.for_user(user).with_relations()
+    return report, {task.title: task for task in tasks}
+
+
+# --- what other apps write ---------------------------------------------------------------
+
+
+def test_a_thunderbird_todo_keeps_its_zone_due_time_priority_tags_and_reminder(paris_alice):
+    report, tasks = imported(paris_alice, THUNDERBIRD_VTODO)
+
+    task = tasks["File the tax return"]
+    assert [(c.id, c.title, c.notes) for c in report.created] == [(task.pk, task.title, [])]
+    assert report.skipped == []
+    assert task.description == "Forms are in the blue folder."
+    assert task.due_date == dt.datetime(2030, 5, 15, 18, tzinfo=PARIS)
+    assert task.timezone == "Europe/Paris"
+    assert task.priority == "urgent"
+    assert task.tag_names() == ["Home", "Paperwork"]
+    assert task.category is None
+    assert task.remind_before == dt.timedelta(minutes=30)
+    assert task.remind_at == dt.datetime(2030, 5, 15, 17, 30, tzinfo=PARIS)
+
+
+def test_a_google_event_becomes_a_repeating_task_in_its_own_zone(paris_alice):
+    report, tasks = imported(paris_alice, GOOGLE_VEVENT)
+
+    task = tasks["Team stand-up"]
+    assert len(report.created) == 1
+    assert task.due_date == dt.datetime(2030, 1, 7, 10, tzinfo=NEW_YORK)
+    assert task.timezone == "America/New_York"
+    assert task.recurrence_rule == "FREQ=WEEKLY;UNTIL=20301231T235959Z;BYDAY=MO,WE"
+    assert task.series_id is not None
+    assert task.remind_before == dt.timedelta(minutes=10)
+    assert task.priority == "medium"
+
+
+def test_apple_reminders_priorities_all_day_dates_and_completed_items(paris_alice):
+    report, tasks = imported(paris_alice, APPLE_REMINDERS)
+
+    milk, plumber = tasks["Buy milk"], tasks["Call the plumber"]
+    assert milk.priority == "low"
+    # An all-day date is due that day at DEFAULT_DUE_TIME, in the profile's zone.
+    assert milk.due_date == dt.datetime(2030, 1, 10, 9, tzinfo=PARIS)
+    assert milk.timezone == "Europe/Paris"
+    # A UTC time keeps its instant, shown in the profile's zone; an absolute alarm stays.
+    assert plumber.priority == "medium"
+    assert plumber.due_date == dt.datetime(2030, 1, 11, 14, tzinfo=UTC)
+    assert plumber.timezone == "Europe/Paris"
+    assert plumber.remind_at == dt.datetime(2030, 1, 11, 13, tzinfo=UTC)
+    assert plumber.remind_before is None
+    [skipped] = report.skipped
+    assert (skipped.index, skipped.summary, skipped.reason) == (
+        3,
+        "Renew passport",
+        "Already completed.",
+    )
+    assert skipped.uid == "A1B2C3D4-0000-4000-8000-000000000003"
+    assert "Renew passport" not in tasks
+
+
+def test_a_floating_time_is_wall_clock_time_in_the_profile_zone(paris_alice):
+    data = ics(
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:x",
+        "BEGIN:VTODO",
+        "UID:f",
+        "SUMMARY:Floating",
+        "DUE:20300701T083000",
+        "END:VTODO",
+        "END:VCALENDAR",
+    )
+    _, tasks = imported(paris_alice, data)
+    assert tasks["Floating"].due_date == dt.datetime(2030, 7, 1, 8, 30, tzinfo=PARIS)
+
+
+def test_a_zone_tideline_does_not_offer_keeps_the_instant_with_a_note(paris_alice):
+    data = ics(
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:x",
+        "BEGIN:VTODO",
+        "UID:a",
+        "SUMMARY:Old alias",
+        "DUE;TZID=US/Eastern:20300701T083000",
+        "END:VTODO",
+        "END:VCALENDAR",
+    )
+    report, tasks = imported(paris_alice, data)
+    task = tasks["Old alias"]
+    assert task.due_date == dt.datetime(2030, 7, 1, 8, 30, tzinfo=NEW_YORK)
+    assert task.timezone == "Europe/Paris"
+    assert report.created[0].notes == ["Time zone US/Eastern is read as yours."]
+
+
+@pytest.mark.parametrize(
+    ("component", "due", "trigger"),
+    [
+        ("VTODO", "DUE", "TRIGGER;RELATED=END:PT1H"),  # after the due date
+        ("VEVENT", "DTSTART", "TRIGGER;RELATED=END:-PT5M"),  # before the event's end
+    ],
+)
+def test_an_alarm_not_before_the_due_date_is_left_out_with_a_note(
+    paris_alice, component, due, trigger
+):
+    data = ics(
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:x",
+        f"BEGIN:{component}",
+        "UID:a",
+        "SUMMARY:Late alarm",
+        f"{due};TZID=Europe/Paris:20300701T083000",
+        *(["DTEND;TZID=Europe/Paris:20300701T093000"] if component == "VEVENT" else []),
+        "BEGIN:VALARM",
+        "ACTION:DISPLAY",
+        trigger,
+        "END:VALARM",
+        f"END:{component}",
+        "END:VCALENDAR",
+    )
+    report, tasks = imported(paris_alice, data)
+    assert tasks["Late alarm"].remind_at is None
+    assert report.created[0].notes == ["The alarm is not before the due date: not imported."]
+
+
+# --- what is skipped, and what is refused ---------------------------------------------------
+
+
+def test_a_bad_rule_and_a_todo_without_summary_are_skipped_the_rest_created(paris_alice):
+    report, tasks = imported(paris_alice, FLAWED_ITEMS)
+
+    assert list(tasks) == ["Still imported"]
+    assert [c.index for c in report.created] == [3]
+    bad_rule, no_summary = report.skipped
+    assert (bad_rule.index, bad_rule.uid, bad_rule.summary) == (
+        1,
+        "bad-rule@example.com",
+        "Every blue moon",
+    )
+    assert bad_rule.reason.startswith("recurrence_rule: FREQ must be one of")
+    assert (no_summary.index, no_summary.uid, no_summary.summary, no_summary.reason) == (
+        2,
+        "no-summary@example.com",
+        "",
+        "No SUMMARY: a task needs a title.",
+    )
+
+
+def test_a_rule_tideline_refuses_through_the_api_is_refused_on_import(paris_alice):
+    data = ics(
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:x",
+        "BEGIN:VTODO",
+        "UID:r",
+        "SUMMARY:Too many",
+        "DUE:20300101T090000",
+        "RRULE:FREQ=DAILY;COUNT=20000",
+        "END:VTODO",
+        "END:VCALENDAR",
+    )
+    report, tasks = imported(paris_alice, data)
+    assert tasks == {}
+    assert report.skipped[0].reason == (
+        "recurrence_rule: COUNT must be a whole number from 1 to 10000."
+    )
+
+
+def test_each_created_task_emits_its_event_and_a_skipped_one_none(paris_alice):
+    with capture_events() as captured:
+        report = services.tasks_import_ical(user=paris_alice, data=FLAWED_ITEMS)
+
+    assert [e.event_type for e in captured.events] == ["task.created"]
+    assert captured.events[0].data["task_id"] == report.created[0].id
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"hello, world",
+        b"\xff\xfe\x00garbage",
+        b"BEGIN:VCALENDAR\r\nBEGIN:VTODO\r\nSUMMARY:x\r\n",
+        b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Alice\r\nEND:VCARD\r\n",
+        b"BEGIN:VCALENDAR\r\nBEGIN:VTODO\r\nDUE:garbage\r\nEND:VTODO\r\nEND:VCALENDAR\r\n",
+        b"BEGIN:VCALENDAR\r\nBEGIN:VTODO\r\nPRIORITY:high\r\nEND:VTODO\r\nEND:VCALENDAR\r\n",
+        b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\nBEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
+    ],
+)
+def test_a_file_that_is_not_a_readable_calendar_is_refused_on_file(alice, data):
+    with pytest.raises(ValidationError) as caught:
+        services.tasks_import_ical(user=alice, data=data)
+    assert list(caught.value.message_dict) == ["file"]
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["SUMMARY:Broken start", "DTSTART:garbage"],
+        ["SUMMARY:Far away", "DTSTART:99990101T000000"],
+        ["SUMMARY:Long ago", "DTSTART;VALUE=DATE:00010101"],
+        ["SUMMARY:Broken alarm", "DTSTART:20300101T090000", "RRULE:", "EXDATE:x"],
+        ["SUMMARY:" + "x" * 300],
+        ["SUMMARY:Bad tag", "CATEGORIES:" + "y" * 60],
+    ],
+)
+def test_broken_events_are_skipped_never_a_crash(alice, lines):
+    data = ics(
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:x",
+        "BEGIN:VEVENT",
+        "UID:u",
+        *lines,
+        "END:VEVENT",
+        "END:VCALENDAR",
+    )
+    report = services.tasks_import_ical(user=alice, data=data)
+    assert report.created == [] and len(report.skipped) == 1
+    assert report.skipped[0].reason
+
+
+def test_too_many_items_are_refused_before_any_is_created(alice):
+    items = [f"BEGIN:VTODO\r\nUID:{i}\r\nSUMMARY:Item {i}\r\nEND:VTODO" for i in range(501)]
+    data = ics("BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:x", *items, "END:VCALENDAR")
+    with pytest.raises(ValidationError) as caught:
+        services.tasks_import_ical(user=alice, data=data)
+    assert "at most 500" in caught.value.message_dict["file"][0]
+    assert not Task.objects.exists()
+
+
+def test_a_file_over_the_size_cap_is_refused(alice):
+    data = ics("BEGIN:VCALENDAR", "X-PAD:" + "p" * services.MAX_ICAL_BYTES, "END:VCALENDAR")
+    with pytest.raises(ValidationError) as caught:
+        services.tasks_import_ical(user=alice, data=data)
+    assert "larger than" in caught.value.message_dict["file"][0]
+
+
+# --- the API ----------------------------------------------------------------------------------
+
+
+def upload(data: bytes, name: str = "tasks.ics") -> dict:
+    return {"file": SimpleUploadedFile(name, data, content_type="text/calendar")}
+
+
+def test_the_api_answers_201_with_the_report(api, alice):
+    response = api.post("/api/tasks/import/", upload(FLAWED_ITEMS), format="multipart")
+
+    assert response.status_code == 201
+    task = Task.objects.get(user=alice)
+    assert response.json() == {
+        "created": [{"index": 3, "id": task.pk, "title": "Still imported", "notes": []}],
+        "skipped": [
+            {
+                "index": 1,
+                "uid": "bad-rule@example.com",
+                "summary": "Every blue moon",
+                "reason": response.json()["skipped"][0]["reason"],
+            },
+            {
+                "index": 2,
+                "uid": "no-summary@example.com",
+                "summary": "",
+                "reason": "No SUMMARY: a task needs a title.",
+            },
+        ],
+    }
+
+
+def test_the_api_answers_200_when_nothing_was_created(api):
+    data = ics("BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:x", "END:VCALENDAR")
+    response = api.post("/api/tasks/import/", upload(data), format="multipart")
+    assert response.status_code == 200
+    assert response.json() == {"created": [], "skipped": []}
+
+
+def test_the_api_refuses_a_file_that_is_not_icalendar_with_a_400_on_file(api):
+    response = api.post("/api/tasks/import/", upload(b"%PDF-1.7", "a.pdf"), format="multipart")
+    assert response.status_code == 400
+    assert list(response.json()) == ["file"]
+
+
+def test_the_api_refuses_an_unknown_field(api):
+    body = {**upload(FLAWED_ITEMS), "fiel": "x"}
+    response = api.post("/api/tasks/import/", body, format="multipart")
+    assert response.status_code == 400
+    assert list(response.json()) == ["fiel"]
+    assert not Task.objects.exists()
+
+
+def test_the_api_requires_the_file_field(api):
+    response = api.post("/api/tasks/import/", {}, format="multipart")
+    assert response.status_code == 400
+    assert list(response.json()) == ["file"]
+
+
+def test_the_api_requires_credentials(db, anon_api):
+    response = anon_api.post("/api/tasks/import/", upload(FLAWED_ITEMS), format="multipart")
+    assert response.status_code == 401
+
+
+def test_an_import_never_touches_another_users_data(api, alice, bob, make_task, make_tag):
+    bobs_tag = make_tag(bob, name="Home")
+    bobs_task = make_task(bob, title="File the tax return")
+    before = bobs_task.updated_at
+
+    response = api.post("/api/tasks/import/", upload(THUNDERBIRD_VTODO), format="multipart")
+
+    assert response.status_code == 201
+    created = Task.objects.get(pk=response.json()["created"][0]["id"])
+    assert created.user == alice
+    assert {tag.user_id for tag in created.tags.all()} == {alice.pk}
+    assert Task.objects.filter(user=bob).count() == 1
+    bobs_task.refresh_from_db()
+    assert bobs_task.updated_at == before
+    assert list(bobs_tag.tasks.all()) == []
+
+
+def test_an_imported_series_repeats_as_the_source_calendar_shows_it_across_dst(api, alice):
+    """recurring-ical-events (an independent expansion) reads the Google file; the imported
+    task's occurrences are the same instants, through New York's spring change (Mar 10)."""
+    response = api.post("/api/tasks/import/", upload(GOOGLE_VEVENT), format="multipart")
+    task_id = response.json()["created"][0]["id"]
+    shown = api.get(f"/api/tasks/{task_id}/occurrences/", {"count": 30}).json()["occurrences"]
+
+    calendar = icalendar.Calendar.from_ical(GOOGLE_VEVENT)
+    expected = [
+        event.decoded("DTSTART")
+        for event in recurring_ical_events.of(calendar).between(
+            dt.datetime(2030, 1, 1, tzinfo=UTC), dt.datetime(2031, 1, 1, tzinfo=UTC)
+        )
+    ][:30]
+    assert [dt.datetime.fromisoformat(value) for value in shown] == expected
+    assert expected[0].utcoffset() != expected[-1].utcoffset()  # the test spans the change
+
+
+def items_file(count: int) -> bytes:
+    items = [
+        f"BEGIN:VTODO\r\nUID:{i}\r\nSUMMARY:Item {i}\r\nCATEGORIES:home\r\n"
+        f"DUE;TZID=Europe/Paris:20300101T0900{i % 60:02}\r\nEND:VTODO"
+        for i in range(count)
+    ]
+    return ics("BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:x", *items, "END:VCALENDAR")
+
+
+def test_each_item_costs_the_same_fixed_number_of_queries(paris_alice):
+    services.tasks_import_ical(user=paris_alice, data=items_file(1))  # the tag exists
+    with CaptureQueriesContext(connection) as one:
+        services.tasks_import_ical(user=paris_alice, data=items_file(1))
+    with CaptureQueriesContext(connection) as four:
+        services.tasks_import_ical(user=paris_alice, data=items_file(4))
+
+    per_item = (len(four) - len(one)) // 3
+    assert len(four) == len(one) + 3 * per_item
+    # Each item: SAVEPOINT, INSERT the task, read its tags, link them, the outbox row,
+    # RELEASE. Around them: the import's savepoint and release, and the profile's zone.
+    assert per_item == 6
+    assert len(one) == 3 + per_item
