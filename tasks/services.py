@@ -1168,7 +1168,11 @@ def _ical_reminder(item, due_name, due_date, zone, *, notes: list[str]) -> dict[
             anchor = "DUE"  # a to-do without DTSTART: RFC 5545 leaves it open; DUE is all
         else:
             anchor = "DTSTART"
-        if due_date is not None and anchor == due_name and trigger <= dt.timedelta(0):
+        # A to-do's DTSTART equal to its DUE (as Tideline's own feed writes them) is the due.
+        at_due = anchor == due_name or (
+            anchor in item and due_name in item and item.decoded(anchor) == item.decoded(due_name)
+        )
+        if due_date is not None and at_due and trigger <= dt.timedelta(0):
             return {"remind_before": -trigger}
         notes.append("The alarm is not before the due date: not imported.")
         return {}
