@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
+import icalendar
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Value
@@ -37,7 +39,7 @@ from recurrence.series import (
     series_follow_edit,
     series_start,
 )
-from todo_project.timezones import from_local_naive, localize, to_local_naive
+from todo_project.timezones import from_local_naive, localize, supported_zones, to_local_naive
 
 from . import signals
 from .models import (
@@ -51,6 +53,7 @@ from .models import (
     SavedView,
     Tag,
     Task,
+    validate_supported_datetime,
 )
 from .quickadd import parse_quick_add
 
@@ -1035,8 +1038,6 @@ def tasks_import_ical(*, user, data: bytes) -> ImportReport:
 
 
 def _parse_ical(data: bytes):
-    import icalendar
-
     if len(data) > MAX_ICAL_BYTES:
         raise ValidationError(
             {"file": f"The file is larger than {MAX_ICAL_BYTES:,} bytes; split it first."}
@@ -1100,12 +1101,6 @@ def _ical_due(item, name: str, *, profile_zone: str, notes: list[str]):
     in the profile's zone; a UTC time, or one in a zone Tideline does not support, keeps its
     instant in the profile's zone; an all-day DATE is due that day at DEFAULT_DUE_TIME.
     """
-    from django.conf import settings
-
-    from todo_project.timezones import supported_zones
-
-    from .models import validate_supported_datetime
-
     if name not in item:
         return None, profile_zone
     try:
