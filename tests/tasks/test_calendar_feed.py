@@ -288,6 +288,52 @@ def test_an_unchanged_feed_answers_a_poll_with_304_and_a_changed_one_with_200(al
     assert "After" in by_summary(parsed(changed))
 
 
+def test_a_poll_of_an_unchanged_feed_is_answered_without_building_it(alice, secret, monkeypatch):
+    make_task(alice, title="Water plants", due_date=local("2026-05-01T09:00", PARIS), tags=["home"])
+    etag = get_feed(secret)["ETag"]
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the feed was built for a 304")
+
+    monkeypatch.setattr("tasks.feeds.build_feed", fail)
+    not_modified = get_feed(secret, HTTP_IF_NONE_MATCH=etag)
+
+    assert not_modified.status_code == 304
+    assert not_modified["ETag"] == etag
+    assert not_modified.content == b""
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["rename the tag", "rename the category", "delete the tag", "delete the task", "add a task"],
+)
+def test_every_change_to_what_the_feed_says_changes_its_etag(alice, secret, change):
+    """Renames and deletes of tags and categories leave the tasks' ``updated_at`` alone; the
+    ETag is a digest of what the feed is built from, so it changes all the same."""
+    home = make_category(alice, name="Home")
+    task = make_task(
+        alice, title="Water plants", due_date=local("2026-05-01T09:00", PARIS), category=home,
+        tags=["green"],
+    )  # fmt: skip
+    etag = get_feed(secret)["ETag"]
+    tag = task.tags.get()
+    if change == "rename the tag":
+        services.tag_update(tag=tag, data={"name": "garden"})
+    elif change == "rename the category":
+        services.category_update(category=home, data={"name": "House"})
+    elif change == "delete the tag":
+        services.tag_delete(tag=tag)
+    elif change == "delete the task":
+        services.task_delete(task=Task.objects.get(pk=task.pk))
+    else:
+        make_task(alice, title="Call mum")
+
+    changed = get_feed(secret, HTTP_IF_NONE_MATCH=etag)
+
+    assert changed.status_code == 200
+    assert changed["ETag"] != etag
+
+
 def test_the_feed_reads_with_three_queries_however_many_tasks(alice, secret):
     home = make_category(alice, name="Home")
     make_tag(alice, name="a")
