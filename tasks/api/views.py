@@ -74,7 +74,7 @@ class TaskViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
         self.filterset = None
         if not self.filter_backends:  # the actions that take no filters (occurrences, ...)
             return queryset
-        if not self.request.query_params.keys() & TaskFilterSet.base_filters.keys():
+        if not self._filters_given():
             sort_by, order = DEFAULT_SORT
             return queryset.order_by(*task_ordering(sort_by, order == "desc"))
         self.filterset = TaskFilterSet(
@@ -84,6 +84,10 @@ class TaskViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
             raise translate_validation(self.filterset.errors)
         return self.filterset.qs
 
+    def _filters_given(self) -> bool:
+        """Whether the query string names any of TaskFilterSet's filters or sorts."""
+        return bool(self.request.query_params.keys() & TaskFilterSet.base_filters.keys())
+
     def list(self, request, *args, **kwargs):
         rows = reading.task_rows(self.filter_queryset(Task.objects.for_user(request.user)))
         count = self.filterset.count_from_tag_links() if self.filterset else None
@@ -91,7 +95,7 @@ class TaskViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
         return self.get_paginated_response(reading.task_representations(page))
 
     def retrieve(self, request, *args, **kwargs):
-        if self.request.query_params.keys() & TaskFilterSet.base_filters.keys():
+        if self._filters_given():
             # A filter given to a detail applies as it does to a list (a 404 when the task
             # does not match, a 400 when the filter is invalid): DRF's get_object().
             rows = reading.task_rows(self.filter_queryset(Task.objects.for_user(request.user)))
