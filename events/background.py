@@ -99,6 +99,7 @@ class RequestsInFlight:
 
     def __init__(self) -> None:
         self._count = 0
+        self._streams = 0
         self._lock = threading.Lock()
         self.idle = threading.Event()
         self.idle.set()
@@ -111,8 +112,25 @@ class RequestsInFlight:
     def finished(self, **kwargs) -> None:
         with self._lock:
             self._count = max(0, self._count - 1)
-            if self._count == 0:
-                self.idle.set()
+            self._update()
+
+    def stream_opened(self) -> None:
+        """A request became a long-lived stream (an open page's ``/live/``): it no longer
+        counts, or the relay would always wait its longest in a process with a page open."""
+        with self._lock:
+            self._streams += 1
+            self._update()
+
+    def stream_closed(self) -> None:
+        with self._lock:
+            self._streams = max(0, self._streams - 1)
+            self._update()
+
+    def _update(self) -> None:
+        if self._count - self._streams <= 0:
+            self.idle.set()
+        else:
+            self.idle.clear()
 
     def connect(self) -> None:
         request_started.connect(self.started, dispatch_uid="events.background.started")
