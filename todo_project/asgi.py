@@ -1,4 +1,5 @@
-"""ASGI entry point. Starts the embedded background worker, like the WSGI one."""
+"""ASGI entry point: Django, with the MCP server at /mcp/ (tasks/mcp/http.py, which also
+takes the ASGI lifespan). Starts the embedded background worker, like the WSGI one."""
 
 import os
 
@@ -6,8 +7,11 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "todo_project.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
 
 from events.background import start_background_worker  # noqa: E402
+from tasks.mcp.http import with_mcp  # noqa: E402
+
+application = with_mcp(django_application)
 
 start_background_worker()
