@@ -2,7 +2,8 @@
 process, acting for a user, on the test database (its thread-sensitive calls run on this
 thread, inside the test's transaction)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -14,15 +15,17 @@ from mcp.types import CallToolResult, ReadResourceResult
 from tasks.mcp.server import acting_as, mcp_server
 
 
-@pytest.fixture(autouse=True)
-def _keep_the_test_connection():
+@contextmanager
+def _keeping_the_test_connection() -> Iterator[None]:
     """Each tool call is framed as a request (``request_started``): as Django's test client
-    does, leave the test's connection (and its transaction) open."""
+    does around a request, leave the test's connection (and its transaction) open."""
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 def _as(user, work: Callable):
@@ -30,9 +33,7 @@ def _as(user, work: Callable):
         async with Client(mcp_server) as client:
             return await work(client)
 
-    if user is None:
-        return async_to_sync(run)()
-    with acting_as(user.pk):
+    with _keeping_the_test_connection(), acting_as(user.pk) if user else nullcontext():
         return async_to_sync(run)()
 
 
