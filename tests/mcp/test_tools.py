@@ -321,3 +321,21 @@ def test_list_tasks_runs_a_fixed_number_of_queries(alice, call, django_assert_nu
         listed = ok(call(alice, "list_tasks", view="today"))
 
     assert listed["count"] == tasks
+
+
+#: list_categories and list_tags: the user, COUNT(*), the page with its task counts.
+LABEL_LIST_QUERIES = 3
+
+
+@pytest.mark.parametrize("tool", ["list_categories", "list_tags"])
+@pytest.mark.parametrize("labels", [1, 12])
+def test_the_label_lists_run_a_fixed_number_of_queries(
+    alice, call, django_assert_num_queries, tool, labels
+):
+    for i in range(labels):
+        make_task(alice, title=f"Task {i}", category=make_category(alice, f"C{i}"), tags=[f"t{i}"])
+
+    with django_assert_num_queries(LABEL_LIST_QUERIES):
+        listed = ok(call(alice, tool))
+
+    assert listed["count"] == labels
