@@ -13,7 +13,10 @@ import json
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import (
+    DEFAULT_MAX_REQUEST_BODY_SIZE,
+    TransportSecuritySettings,
+)
 from rest_framework.exceptions import AuthenticationFailed
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -101,6 +104,8 @@ def with_mcp(django_app: ASGIApp) -> ASGIApp:
         streamable_http_path=MCP_PATH,
         stateless_http=True,
         json_response=True,
+        # The API's own limit (a larger body is a 413), not the SDK's 4 MiB.
+        max_request_body_size=settings.DATA_UPLOAD_MAX_MEMORY_SIZE or DEFAULT_MAX_REQUEST_BODY_SIZE,
         # The Host is checked against ALLOWED_HOSTS above; a page on another origin cannot
         # send the token (no CORS), so the SDK's own localhost-only check is off.
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),

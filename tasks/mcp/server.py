@@ -144,6 +144,7 @@ mcp_server = MCPServer(
 )
 tool = mcp_server.tool
 READ = ToolAnnotations(read_only_hint=True)
+IDEMPOTENT = ToolAnnotations(idempotent_hint=True)
 
 
 @tool(annotations=READ)
@@ -264,7 +265,7 @@ async def add_task(
     return await _tool(operations.add_task, text=text, fields=fields)
 
 
-@tool()
+@tool(annotations=IDEMPOTENT)
 async def update_task(
     task_id: TaskId,
     title: Title = None,
@@ -310,14 +311,14 @@ async def update_task(
     return await _tool(operations.update_task, task_id=task_id, changes=changes)
 
 
-@tool()
+@tool(annotations=IDEMPOTENT)
 async def complete_task(task_id: TaskId) -> CallToolResult:
     """Mark a task completed. A repeating task answers with its next due date
     (next_occurrence_at); its next instance appears in the lists just after."""
     return await _tool(operations.complete_task, task_id=task_id)
 
 
-@tool()
+@tool(annotations=IDEMPOTENT)
 async def reopen_task(task_id: TaskId) -> CallToolResult:
     """Mark a completed task pending again."""
     return await _tool(operations.reopen_task, task_id=task_id)
@@ -415,5 +416,8 @@ async def saved_view(view_id: str) -> str:
     try:
         data = await _run(operations.list_tasks, filters={}, saved_view=int(view_id))
     except operations.Refused as refused:
-        raise ResourceNotFoundError(_as_json(refused.detail)[0]) from None
+        text, _ = _as_json(refused.detail)
+        if "saved_view" in refused.detail:
+            raise ResourceNotFoundError(text) from None
+        raise ResourceError(text) from None
     return _as_json(data)[0]

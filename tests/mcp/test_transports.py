@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import http.client
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
@@ -93,7 +95,9 @@ class Site:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
+            content = error.read()
+            is_json = error.headers.get_content_type() == "application/json"
+            return error.code, json.loads(content) if is_json else {"text": content.decode()}
 
 
 def _wait_until_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
@@ -307,3 +311,20 @@ def test_a_valid_token_is_answered_and_the_rest_is_django(site: Site):
         {"Authorization": f"Token {site.tokens['bob']}"},
     )
     assert (status, body["title"]) == (201, "Through the API")
+
+
+def test_a_host_outside_allowed_hosts_is_400_and_a_large_body_413(site: Site):
+    headers = {**ACCEPT, "Authorization": f"Bearer {site.tokens['alice']}"}
+
+    status, body = site.post("/mcp/", INITIALIZE, {**headers, "Host": "tideline.evil.example"})
+    assert (status, body) == (400, {"detail": "Invalid Host header."})
+
+    # The length is refused before the body is read: announce it, send none.
+    connection = http.client.HTTPConnection("127.0.0.1", urlsplit(site.url).port, timeout=10)
+    connection.putrequest("POST", "/mcp/")
+    for name, value in {**headers, "Content-Type": "application/json"}.items():
+        connection.putheader(name, value)
+    connection.putheader("Content-Length", str(2_700_000))  # over DATA_UPLOAD_MAX_MEMORY_SIZE
+    connection.endheaders()
+    assert connection.getresponse().status == 413
+    connection.close()
