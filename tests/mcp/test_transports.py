@@ -1,6 +1,7 @@
 """An assistant's session through the ``mcp`` SDK's own clients, against Tideline as it runs:
-``manage.py mcp --user alice`` over stdio, and the ASGI app under uvicorn over streamable
-HTTP with an API token as the Bearer token. Both on a database of their own (PostgreSQL when
+``manage.py mcp --user alice`` over stdio, and the app as production serves it (gunicorn with
+two uvicorn workers, ``AppProcess``) over streamable HTTP with an API token as the Bearer
+token. Both on a database of their own (PostgreSQL when
 DATABASE_URL names one, else a SQLite file), with the embedded background worker."""
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import datetime as dt
 import http.client
 import json
 import os
-import subprocess
 import sys
 import time
 import urllib.error
@@ -27,7 +27,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.support.processes import ROOT, free_port, manage, scratch_postgres_database
+from tests.support.processes import ROOT, AppProcess, manage, scratch_postgres_database
 
 pytestmark = pytest.mark.slow
 
@@ -100,18 +100,6 @@ class Site:
             return error.code, json.loads(content) if is_json else {"text": content.decode()}
 
 
-def _wait_until_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.1)
-    raise RuntimeError(f"uvicorn did not answer {url}/healthz:\n{log.read_text()[-4000:]}")
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     workdir = tmp_path_factory.mktemp("mcp-site")
@@ -137,31 +125,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             )
         manage(env, "migrate", "--noinput", "-v0")
         tokens = json.loads(manage(env, "shell", "-v0", "-c", SETUP).strip().splitlines()[-1])
-        port = free_port()
-        log_path = workdir / "uvicorn.log"
-        with log_path.open("ab") as log:
-            server = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "uvicorn", "todo_project.asgi:application"),
-                    *("--host", "127.0.0.1", "--port", str(port), "--lifespan", "on"),
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-        def stop() -> None:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=5)
-
-        stack.callback(stop)
-        url = f"http://127.0.0.1:{port}"
-        _wait_until_healthy(url, server, log_path)
+        app = AppProcess("the app server", env, workdir / "app.log").start()
+        stack.callback(app.stop)
+        url = app.url
         yield Site(env=env, url=url, tokens=tokens, workdir=workdir)
 
 
