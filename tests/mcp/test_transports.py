@@ -294,3 +294,8 @@ def test_a_host_outside_allowed_hosts_is_400_and_a_large_body_413(site: Site):
     connection.endheaders()
     assert connection.getresponse().status == 413
     connection.close()
+
+
+def test_stdio_refuses_a_user_who_does_not_exist(site: Site):
+    with pytest.raises(AssertionError, match="No active user named 'nobody'"):
+        manage(site.env, "mcp", "--user", "nobody")
