@@ -210,8 +210,8 @@ worker = BackgroundWorker()
 
 def start_background_worker() -> None:
     """Called by the server entry points only (WSGI, ASGI, ``manage.py mcp``; never by other
-    management commands or tests):
-    the served roles' start-up work, and the worker thread where the mode gives it work."""
+    management commands or tests): the served roles' start-up work, and the worker thread
+    where the mode gives it work."""
     if not settings.TIDELINE_BACKGROUND:
         return
     if start_up_work():
