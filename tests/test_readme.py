@@ -1,0 +1,205 @@
+"""The README's walkthroughs, run as they stand against a fresh ``make run``.
+
+``make run PORT=<free port>`` serves the app as a newcomer starts it (migrate, the demo user,
+the server; DEBUG and SITE_URL as the Makefile exports them) on a database of its own. Then
+every shell block of README.md runs in order in one bash in the checkout, with the server's
+URL in place of ``http://127.0.0.1:8000``, and each block's requests must answer what the
+README shows after it (tests/support/readme.py has the convention).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import free_port, scratch_postgres_database
+from tests.support.readme import (
+    README_URL,
+    BashSession,
+    Block,
+    console_line_pattern,
+    mismatches,
+    parse_blocks,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+STARTUP_TIMEOUT = 90.0
+BLOCK_TIMEOUT = 60.0
+CONSOLE_TIMEOUT = 30.0
+
+
+class MakeRun:
+    """``make run PORT=<port>`` in its own process group, its console in ``log_path``."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env
+        self.log_path = log_path
+        self._process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                ["make", "run", f"PORT={self.port}"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline and self._process.poll() is None:
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"make run did not serve {self.url}/healthz:\n{self.console()}")
+
+    def stop(self) -> None:
+        if self._process is None or self._process.poll() is not None:
+            return
+        os.killpg(self._process.pid, signal.SIGTERM)
+        try:
+            self._process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait(timeout=5)
+
+    def console(self, offset: int = 0) -> str:
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+
+    def console_size(self) -> int:
+        return self.log_path.stat().st_size
+
+
+@contextlib.contextmanager
+def make_run(workdir: Path) -> Iterator[tuple[MakeRun, dict[str, str]]]:
+    """A fresh ``make run`` and the environment of a shell beside it (same database)."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(workdir),
+        "LANG": "C.UTF-8",
+        "DJANGO_SETTINGS_MODULE": "todo_project.settings",
+        "TIDELINE_VAR_DIR": str(workdir / "var"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    with contextlib.ExitStack() as stack:
+        database_url = os.environ.get("DATABASE_URL", "")
+        if database_url.startswith(("postgres://", "postgresql://")):
+            env["DATABASE_URL"] = stack.enter_context(
+                scratch_postgres_database(database_url, "tideline_readme_")
+            )
+        server = MakeRun(env, workdir / "make-run.log")
+        stack.callback(server.stop)
+        server.start()
+        yield server, env
+
+
+def _substituted(text: str, url: str) -> str:
+    return text.replace(README_URL, url)
+
+
+def _check_block(block: Block, session: BashSession, server: MakeRun) -> None:
+    where = f"README.md:{block.line}"
+    console_offset = server.console_size()
+    try:
+        _, requests = session.run(_substituted(block.text, server.url), timeout=BLOCK_TIMEOUT)
+    except AssertionError as exc:
+        raise AssertionError(f"{where}: {exc}\n{block.text}") from None
+    shown = block.answers
+    if len(requests) < len(shown):
+        pytest.fail(f"{where}: made {len(requests)} requests, the README shows {len(shown)}")
+    unshown = requests[: len(requests) - len(shown)]
+    for request in unshown:
+        assert request.status < 400, (
+            f"{where}: a request answered {request.status} {request.body}\n{block.text}"
+        )
+    for answer, request in zip(shown, requests[len(unshown) :], strict=True):
+        assert request.status == answer.status, (
+            f"{where}: answered {request.status}, the README shows {answer.status}: "
+            f"{request.body}\n{block.text}"
+        )
+        if answer.body is not None:
+            body = json.loads(_substituted(json.dumps(answer.body), server.url))
+            problems = mismatches(body, json.loads(request.body))
+            assert not problems, (
+                f"{where}: the answer differs from the README's:\n  "
+                + "\n  ".join(problems)
+                + f"\nanswer: {request.body}\n{block.text}"
+            )
+    if block.console:
+        _wait_for_console(block, server, console_offset, where)
+
+
+def _wait_for_console(block: Block, server: MakeRun, offset: int, where: str) -> None:
+    patterns = [console_line_pattern(_substituted(line, server.url)) for line in block.console]
+    deadline = time.monotonic() + CONSOLE_TIMEOUT
+    while True:
+        lines = server.console(offset).splitlines()
+        remaining = iter(lines)
+        missing = [p.pattern for p in patterns if not any(p.fullmatch(x) for x in remaining)]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"{where}: the server's console never printed {missing[0]!r}; it printed:\n"
+                + "\n".join(lines[-60:])
+            )
+        time.sleep(0.5)
+
+
+@pytest.mark.slow
+def test_every_walkthrough_of_the_readme_runs_against_make_run_and_answers_as_it_says(
+    tmp_path: Path,
+) -> None:
+    blocks = parse_blocks(README.read_text())
+    assert sum(len(block.answers) for block in blocks) >= 20, "the README shows its answers"
+    with make_run(tmp_path) as (server, env):
+        session = BashSession(tmp_path, env, cwd=ROOT)
+        try:
+            for block in blocks:
+                _check_block(block, session, server)
+        finally:
+            session.close()
+
+
+def test_make_run_links_reminder_e_mails_to_the_port_it_serves_on(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "shell",
+            "PORT=8101",
+            "ARGS=-c 'from django.conf import settings; print(settings.SITE_URL)'",
+        ],
+        cwd=ROOT,
+        env={
+            "PATH": os.environ["PATH"],
+            "HOME": str(tmp_path),
+            "LANG": "C.UTF-8",
+            "TIDELINE_VAR_DIR": str(tmp_path / "var"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert re.search(r"^http://127\.0\.0\.1:8101$", done.stdout, re.MULTILINE), done.stdout
