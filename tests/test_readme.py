@@ -150,12 +150,17 @@ def _check_block(block: Block, session: BashSession, server: MakeRun) -> None:
 
 
 def _wait_for_console(block: Block, server: MakeRun, offset: int, where: str) -> None:
-    patterns = [console_line_pattern(_substituted(line, server.url)) for line in block.console]
+    shown = [_substituted(line, server.url) for line in block.console]
+    patterns = [console_line_pattern(line) for line in shown]
     deadline = time.monotonic() + CONSOLE_TIMEOUT
     while True:
         lines = server.console(offset).splitlines()
         remaining = iter(lines)
-        missing = [p.pattern for p in patterns if not any(p.fullmatch(x) for x in remaining)]
+        missing = [
+            line
+            for line, pattern in zip(shown, patterns, strict=True)
+            if not any(pattern.fullmatch(printed) for printed in remaining)
+        ]
         if not missing:
             return
         if time.monotonic() > deadline:

@@ -9,8 +9,8 @@ The convention (README.md, "Development"):
   then its JSON body as far as it is shown, where ``...`` stands for any value (``"id": ...``),
   the remaining fields of an object (``, ...}``) or the remaining items of a list (``, ...]``),
   and a string ending in ``...`` for any string that starts so;
-- a ```` ```text console ```` block right after a block that runs is what the server prints on
-  its console soon after (lines in order, ``...`` standing for any text within a line).
+- a ```` ```text console ```` block right after a block that runs (or after its ``http`` block)
+  is what the server prints on its console soon after (lines in order, ``...`` standing for any text within a line).
 
 Every request a block makes must succeed (a status below 400) unless its answer is shown.
 """
@@ -78,15 +78,17 @@ def parse_blocks(markdown: str) -> list[Block]:
         index += 1
         blocks.append(Block(opening[1], opening[2], "\n".join(body) + "\n", start + 1))
     running: list[Block] = []
-    previous: Block | None = None
+    owner: Block | None = None  # the block that runs, while what follows it tells its results
     for block in blocks:
         if block.runs:
             running.append(block)
-        elif previous is not None and previous.runs and block.language == "http":
-            previous.answers = parse_answers(block.text, where=f"README.md:{block.line}")
-        elif previous is not None and previous.runs and block.options == "console":
-            previous.console = [line for line in block.text.splitlines() if line.strip()]
-        previous = block
+            owner = block
+        elif owner is not None and block.language == "http" and not owner.answers:
+            owner.answers = parse_answers(block.text, where=f"README.md:{block.line}")
+        elif owner is not None and block.options == "console" and not owner.console:
+            owner.console = [line for line in block.text.splitlines() if line.strip()]
+        else:
+            owner = None
     return running
 
 
