@@ -27,6 +27,7 @@ from ..models import (
 )
 from ..quickadd import CHIP_KINDS, MAX_TEXT_LENGTH
 from ..services import MAX_TAGS_PER_TASK, reject_unknown_fields
+from .durations import IsoDurationField
 from .exceptions import as_drf_validation_error
 
 #: What a browser's HTML form adds beside the data: Django's CSRF token and the browsable
@@ -162,6 +163,11 @@ class TaskSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     tags = TagNamesField(required=False)
     due_date = LocalDateTimeField(required=False, allow_null=True)
     remind_at = LocalDateTimeField(required=False, allow_null=True)
+    remind_before = IsoDurationField(
+        required=False,
+        allow_null=True,
+        help_text='Remind this long before the due date: ISO 8601, e.g. "PT30M", "P1D".',
+    )
     recurrence_description = serializers.SerializerMethodField(
         help_text='The rule in words, e.g. "every 2 weeks on Monday and Friday".'
     )
@@ -328,7 +334,7 @@ class QuickAddPreviewSerializer(serializers.Serializer):
     recurrence_description = serializers.CharField()
     recurrence_mode = serializers.ChoiceField(choices=RecurrenceMode.choices)
     remind_at = serializers.DateTimeField(allow_null=True)
-    remind_before = serializers.DurationField(allow_null=True)
+    remind_before = IsoDurationField(allow_null=True)
     occurrences = serializers.ListField(
         child=serializers.DateTimeField(), help_text="The first five due dates of a repeat."
     )
