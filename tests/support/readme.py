@@ -9,8 +9,9 @@ The convention (README.md, "Development"):
   then its JSON body as far as it is shown, where ``...`` stands for any value (``"id": ...``),
   the remaining fields of an object (``, ...}``) or the remaining items of a list (``, ...]``),
   and a string ending in ``...`` for any string that starts so;
-- a ```` ```text console ```` block right after a block that runs (or after its ``http`` block)
-  is what the server prints on its console soon after (lines in order, ``...`` standing for any text within a line).
+- a ```` ```text console ```` block right after a block that runs (or after its ``http``
+  block) is what the server prints on its console soon after: lines in order, ``...``
+  standing for any text within a line.
 
 Every request a block makes must succeed (a status below 400) unless its answer is shown.
 """
