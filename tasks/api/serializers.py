@@ -270,7 +270,15 @@ class RegisterSerializer(StrictFieldsMixin, serializers.Serializer):
         return attrs
 
 
+#: A read-only field sent with another value than it has: a 400, never a silent no-op.
+READ_ONLY_MESSAGE = "Read-only: it cannot be changed."
+
+
 class ProfileSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    """``PATCH /api/me/``: besides an unknown field, a changed ``id`` or ``username`` is a
+    400 naming it (the account's own fields looked writable and answered 200 unchanged);
+    the same values sent back, as ``GET /api/me/`` shows them, are accepted."""
+
     id = serializers.IntegerField(source="user.id", read_only=True)
     username = serializers.CharField(source="user.username", read_only=True)
     email = serializers.EmailField(source="user.email", required=False, allow_blank=True)
@@ -279,6 +287,18 @@ class ProfileSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = Profile
         fields = ["id", "username", "email", "timezone", "reminders_enabled"]
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and self.instance is not None:
+            shown = self.to_representation(self.instance)
+            changed = sorted(
+                name
+                for name, field in self.fields.items()
+                if field.read_only and name in data and str(data[name]) != str(shown[name])
+            )
+            if changed:
+                raise serializers.ValidationError({name: [READ_ONLY_MESSAGE] for name in changed})
+        return super().to_internal_value(data)
 
 
 class SavedViewSerializer(StrictFieldsMixin, serializers.ModelSerializer):
