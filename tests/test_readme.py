@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -41,6 +42,8 @@ README = ROOT / "README.md"
 STARTUP_TIMEOUT = 90.0
 BLOCK_TIMEOUT = 60.0
 CONSOLE_TIMEOUT = 30.0
+#: An object's URL with a literal id (``$API/tasks/1/``): ids come from the answers.
+HARD_CODED_ID = re.compile(r"/api/\w+/\d+/|\$API/\w+/\d+/")
 
 
 class MakeRun:
@@ -124,7 +127,7 @@ def _check_block(block: Block, session: BashSession, server: MakeRun) -> None:
     where = f"README.md:{block.line}"
     console_offset = server.console_size()
     try:
-        _, requests = session.run(_substituted(block.text, server.url), timeout=BLOCK_TIMEOUT)
+        requests = session.run(_substituted(block.text, server.url), timeout=BLOCK_TIMEOUT)
     except AssertionError as exc:
         raise AssertionError(f"{where}: {exc}\n{block.text}") from None
     shown = block.answers
@@ -141,8 +144,12 @@ def _check_block(block: Block, session: BashSession, server: MakeRun) -> None:
             f"{request.body}\n{block.text}"
         )
         if answer.body is not None:
+            try:
+                actual = json.loads(request.body)
+            except ValueError:
+                pytest.fail(f"{where}: the answer is not JSON: {request.body!r}\n{block.text}")
             body = json.loads(_substituted(json.dumps(answer.body), server.url))
-            problems = mismatches(body, json.loads(request.body))
+            problems = mismatches(body, actual)
             assert not problems, (
                 f"{where}: the answer differs from the README's:\n  "
                 + "\n  ".join(problems)
@@ -180,6 +187,8 @@ def test_every_walkthrough_of_the_readme_runs_against_make_run_and_answers_as_it
 ) -> None:
     blocks = parse_blocks(README.read_text())
     assert sum(len(block.answers) for block in blocks) >= 20, "the README shows its answers"
+    for block in blocks:  # another user's, or nobody's, on a newcomer's server
+        assert not HARD_CODED_ID.search(block.text), f"README.md:{block.line}: a hard-coded id"
     with make_run(tmp_path) as (server, env):
         session = BashSession(tmp_path, env, cwd=ROOT)
         try:

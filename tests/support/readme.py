@@ -241,8 +241,8 @@ class BashSession:
             for number, status in enumerate(statuses)
         ]
 
-    def run(self, script: str, *, timeout: float) -> tuple[str, list[Request]]:
-        """Run ``script``; what it printed, and the requests it made. AssertionError when a
+    def run(self, script: str, *, timeout: float) -> list[Request]:
+        """Run ``script``; the requests it made. AssertionError, with what it printed, when a
         command fails (``set -e``) or it takes longer than ``timeout`` seconds."""
         self._count += 1
         marker = f"__README_BLOCK_{self._count}_DONE__"
@@ -266,8 +266,7 @@ class BashSession:
                     + "".join(output)
                 )
             if line.rstrip("\n").endswith(marker):  # an answer may end without a newline
-                output.append(line.rstrip("\n").removesuffix(marker))
-                return "".join(output), self.requests()[before:]
+                return self.requests()[before:]
             output.append(line)
 
     def close(self) -> None:
