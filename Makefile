@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
+#: What `make run` watches for changes (templates are read afresh under DEBUG anyway).
+CODE_DIRS := todo_project tasks events notifications recurrence
 
 .PHONY: run test test-fast lint format migrate demo superuser shell manage bench image clean
 
@@ -29,14 +31,18 @@ RUN_TARGETS := run migrate demo superuser shell manage
 $(RUN_TARGETS): export DEBUG ?= true
 $(RUN_TARGETS): export SITE_URL ?= http://$(HOST):$(PORT)
 
-## Development server on the embedded default (SQLite, in-process events, console e-mail).
+## Development server on the embedded default (SQLite, in-process events, console e-mail),
+## under ASGI like production (uvicorn; reloads when the code changes), so open pages follow
+## changes live. `manage.py runserver` works too (WSGI: each open page holds a thread).
 run: $(STAMP)
 	@echo "==> Migrating the database"
 	$(BIN)/python manage.py migrate --noinput
 	@echo "==> Loading the demo user (demo / tideline-demo)"
 	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py check
 	@echo "==> Serving http://$(HOST):$(PORT)/ (Ctrl-C stops)"
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(BIN)/python -m uvicorn todo_project.asgi:application --host $(HOST) --port $(PORT) \
+		--reload $(foreach dir,$(CODE_DIRS),--reload-dir $(dir)) --no-server-header
 
 migrate: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput

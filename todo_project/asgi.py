@@ -1,4 +1,6 @@
-"""ASGI entry point. Starts the embedded background worker, like the WSGI one."""
+"""ASGI entry point: the production server (gunicorn with uvicorn workers, gunicorn.conf.py)
+and `make run` (uvicorn). Refuses to serve the sidecar's callbacks without their token
+(tideline.E012), then starts the embedded background worker, like the WSGI one."""
 
 import os
 
@@ -9,5 +11,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "todo_project.settings")
 application = get_asgi_application()
 
 from events.background import start_background_worker  # noqa: E402
+from events.checks import refuse_to_serve_anonymous_callbacks  # noqa: E402
 
+refuse_to_serve_anonymous_callbacks()
 start_background_worker()

@@ -1,7 +1,7 @@
 """Tideline as it is deployed, for tests: app processes under gunicorn on a scratch database.
 
 ``scratch_postgres_database`` makes a fresh database (dropped afterwards, and so are those left
-by killed runs); ``AppProcess`` runs ``gunicorn todo_project.wsgi`` with an environment of the
+by killed runs); ``AppProcess`` runs ``gunicorn todo_project.asgi`` with an environment of the
 test's choosing and can be stopped, restarted with a changed environment, and read (its log).
 Tests talk to such processes over HTTP only, never through the test process's database.
 """
@@ -96,7 +96,7 @@ def manage(env: dict[str, str], *args: str, timeout: float = 120) -> str:
 
 
 class AppProcess:
-    """``gunicorn todo_project.wsgi`` on ``127.0.0.1:<port>`` with ``env``, logging to
+    """``gunicorn todo_project.asgi`` on ``127.0.0.1:<port>`` with ``env``, logging to
     ``log_path``. ``start()`` waits for ``/healthz``; ``restart(**changes)`` stops it (a
     graceful SIGTERM) and starts it again with some variables changed."""
 
@@ -123,9 +123,9 @@ class AppProcess:
                     sys.executable,
                     "-m",
                     "gunicorn",
-                    "todo_project.wsgi",
+                    "todo_project.asgi",
                     *("--bind", f"127.0.0.1:{self.port}"),
-                    *("--workers", str(self.workers), "--threads", "4"),
+                    *("--workers", str(self.workers)),
                     *("--graceful-timeout", "5", "--access-logfile", "-"),
                 ],
                 cwd=ROOT,
