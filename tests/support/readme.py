@@ -31,7 +31,9 @@ from typing import Any
 #: Where the README says ``make run`` serves; the test substitutes the live server's URL.
 README_URL = "http://127.0.0.1:8000"
 ELLIPSIS = "\u2026ellipsis\u2026"
-FENCE = re.compile(r"^```(\S*)[ \t]*(.*)$")
+#: A fence opens with three backticks or more and an info string without backticks
+#: (CommonMark), so inline code such as ```` ```sh ```` at the start of a line is no fence.
+FENCE = re.compile(r"^(`{3,})([^`\s]*)[ \t]*([^`]*)$")
 STATUS_LINE = re.compile(r"^HTTP/1\.1 (\d{3})\b.*$", re.MULTILINE)
 
 
@@ -73,11 +75,12 @@ def parse_blocks(markdown: str) -> list[Block]:
         start = index
         index += 1
         body = []
-        while index < len(lines) and not lines[index].startswith("```"):
+        closing = re.compile(f"^{opening[1]}`*\\s*$")
+        while index < len(lines) and not closing.match(lines[index]):
             body.append(lines[index])
             index += 1
         index += 1
-        blocks.append(Block(opening[1], opening[2], "\n".join(body) + "\n", start + 1))
+        blocks.append(Block(opening[2], opening[3].strip(), "\n".join(body) + "\n", start + 1))
     running: list[Block] = []
     owner: Block | None = None  # the block that runs, while what follows it tells its results
     for block in blocks:
