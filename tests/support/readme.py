@@ -18,9 +18,12 @@ Every request a block makes must succeed (a status below 400) unless its answer 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import queue
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -273,6 +276,7 @@ class BashSession:
             output.append(line)
 
     def close(self) -> None:
-        if self._process.poll() is None:
-            self._process.kill()
-            self._process.wait(timeout=5)
+        """End the bash and whatever it started (its own process group)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signal.SIGKILL)
+        self._process.wait(timeout=5)
