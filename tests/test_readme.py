@@ -329,3 +329,19 @@ def test_site_url_follows_the_port_make_serves_on_unless_it_is_set(tmp_path: Pat
     assert _make(configured, "shell", "PORT=8101", show).splitlines()[-1] == (
         "https://tasks.example.com"
     )
+
+
+def test_the_first_make_run_says_what_it_does_and_shows_pips_progress(tmp_path: Path) -> None:
+    planned = _make(_operator_env(tmp_path), "--dry-run", "run", f"VENV={tmp_path / 'venv'}")
+
+    assert re.findall(r'echo "==> (\w+)', planned) == [
+        "Creating",
+        "Upgrading",
+        "Installing",
+        "Migrating",
+        "Loading",
+        "Serving",
+    ]
+    assert re.search(r"Installing \d+ pinned packages", planned), planned
+    install = next(line for line in planned.splitlines() if "-r requirements-dev.txt" in line)
+    assert "--quiet" not in install, "pip's own progress is shown"
