@@ -65,8 +65,8 @@ class Block:
 
 
 def parse_blocks(markdown: str) -> list[Block]:
-    """Every fenced block, in order; each running block carries what the README says it
-    answers (the ``http`` and ``text console`` blocks that follow it)."""
+    """The blocks that run, in order, each with what the README says it answers (the
+    ``http`` and ``text console`` blocks that follow it)."""
     blocks: list[Block] = []
     lines = markdown.splitlines()
     index = 0
