@@ -13,7 +13,9 @@ The wake-up reaches every process through the database, which they all share:
 - PostgreSQL: ``NOTIFY tideline_live, '<user id>'`` in the consumer's transaction, delivered
   by PostgreSQL at commit (and never for a rolled-back one); each process LISTENs on one
   connection of its own (``Hub``'s listener thread).
-- SQLite (the embedded default, one server process): an in-process wake after commit.
+- SQLite (the embedded default): an in-process wake after commit, and, for the streams of
+  other processes (gunicorn's workers on SQLite), a poll of the positions of the users with
+  open streams every ``LIVE_POLL_SECONDS`` (``Hub``'s poller thread).
 
 A wake-up lost anyway (a listener reconnecting) costs latency, never an update: streams also
 read the log at every heartbeat. docs/events.md, "Live updates", says why this and not a
@@ -28,13 +30,12 @@ import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
 from .cloudevents import CloudEvent
@@ -196,6 +197,7 @@ class Hub:
         self._waiters: dict[int, set[Waiter]] = {}
         self._listener: threading.Thread | None = None
         self._listener_pid = 0
+        self._stop = threading.Event()
         self.listening = threading.Event()
 
     def open(self, waiter: Waiter) -> bool:
@@ -235,16 +237,17 @@ class Hub:
             waiter.ring()
 
     def _ensure_listener(self) -> None:
-        if connection.vendor != "postgresql":
-            return
         with self._lock:
             alive = self._listener is not None and self._listener.is_alive()
             if alive and self._listener_pid == os.getpid():
                 return
             self.listening.clear()
+            self._stop.clear()
             self._listener_pid = os.getpid()
             self._listener = threading.Thread(
-                target=self._listen, name="tideline-live-listener", daemon=True
+                target=self._listen if connection.vendor == "postgresql" else self._poll,
+                name="tideline-live-listener",
+                daemon=True,
             )
             self._listener.start()
 
@@ -255,20 +258,58 @@ class Hub:
         import psycopg
 
         pause = 1.0
-        while True:
+        while not self._stop.is_set():
             try:
                 with psycopg.connect(**_listener_params(), autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
                     self.wake_all()
                     pause = 1.0
-                    for notify in conn.notifies():
-                        self._heard(notify.payload)
+                    while not self._stop.is_set():
+                        for notify in conn.notifies(timeout=0.5):
+                            self._heard(notify.payload)
             except Exception as exc:  # the database went away: keep trying, quietly
                 self.listening.clear()
                 logger.warning("live updates: listener lost the database (%s)", exc)
-                time.sleep(pause)
+                self._stop.wait(pause)
                 pause = min(pause * 2, 30.0)
+        self.listening.clear()
+
+    def _poll(self) -> None:
+        """Without NOTIFY (SQLite): read the positions of the users with streams open here
+        every ``LIVE_POLL_SECONDS`` and wake those whose position moved, or that are new
+        here (a change may have landed before the first look)."""
+        known: dict[int, int] = {}
+        self.listening.set()
+        try:
+            while not self._stop.wait(settings.LIVE_POLL_SECONDS):
+                with self._lock:
+                    users = list(self._waiters)
+                try:
+                    positions = dict(
+                        LiveStream.objects.filter(user_id__in=users).values_list(
+                            "user_id", "last_seq"
+                        )
+                    )
+                except DatabaseError as exc:
+                    logger.warning("live updates: poll failed (%s)", exc)
+                    continue
+                for user_id in users:
+                    if known.get(user_id, -1) != positions.get(user_id, 0):
+                        self.wake(user_id)
+                known = {user_id: positions.get(user_id, 0) for user_id in users}
+        finally:
+            self.listening.clear()
+            connections.close_all()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop listening and close the listener's connection (tests; a process's exit
+        needs nothing, the thread is a daemon)."""
+        self._stop.set()
+        listener = self._listener
+        if listener is not None:
+            listener.join(timeout)
+        self._listener = None
 
     def _heard(self, payload: str) -> None:
         try:

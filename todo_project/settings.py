@@ -393,6 +393,8 @@ LIVE_HEARTBEAT_SECONDS = env.float("LIVE_HEARTBEAT_SECONDS", default=15.0)
 LIVE_STREAM_MAX_SECONDS = env.float("LIVE_STREAM_MAX_SECONDS", default=300.0)
 LIVE_MAX_STREAMS_PER_USER = env.int("LIVE_MAX_STREAMS_PER_USER", default=20)
 LIVE_UPDATES_RETENTION_HOURS = env.int("LIVE_UPDATES_RETENTION_HOURS", default=24)
+# SQLite has no NOTIFY: each process with open streams polls the users' positions this often.
+LIVE_POLL_SECONDS = env.float("LIVE_POLL_SECONDS", default=0.5)
 # Start the background worker thread and scheduler in the server process (never in tests).
 TIDELINE_BACKGROUND = env.bool("TIDELINE_BACKGROUND", default=True)
 # Periodic work (celery beat and the embedded scheduler alike): events/runtime.py's SCHEDULE.

@@ -30,7 +30,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.urls import path
 from django.views.decorators.http import require_GET
 
-from events import live
+from events import background, live
 
 #: The browser waits this long before reconnecting after a stream ends or breaks.
 RETRY_MILLISECONDS = 2000
@@ -58,6 +58,7 @@ def live_updates(request: HttpRequest) -> HttpResponse:
         )
         response["Retry-After"] = "30"
         return response
+    background.worker.requests.stream_opened()
     if isinstance(request, ASGIRequest):
         stream = _stream_async(cursor, waiter)
     else:
@@ -122,6 +123,11 @@ class _Cursor:
 KEEP_ALIVE = ": keep-alive\n\n"
 
 
+def _close(waiter: live.Waiter) -> None:
+    live.hub.close(waiter)
+    background.worker.requests.stream_closed()
+
+
 def _stream_sync(cursor: _Cursor, waiter: live.Waiter) -> Iterator[str]:
     try:
         yield cursor.prelude()
@@ -138,7 +144,7 @@ def _stream_sync(cursor: _Cursor, waiter: live.Waiter) -> Iterator[str]:
             if not waiter.wait(min(settings.LIVE_HEARTBEAT_SECONDS, cursor.remaining())):
                 yield KEEP_ALIVE
     finally:
-        live.hub.close(waiter)
+        _close(waiter)
 
 
 async def _stream_async(cursor: _Cursor, waiter: live.Waiter) -> AsyncIterator[str]:
@@ -160,7 +166,7 @@ async def _stream_async(cursor: _Cursor, waiter: live.Waiter) -> AsyncIterator[s
             if not rung:
                 yield KEEP_ALIVE
     finally:
-        live.hub.close(waiter)
+        _close(waiter)
 
 
 urlpatterns = [

@@ -69,6 +69,7 @@ SAFE_DEFAULTS = {
     "LIVE_STREAM_MAX_SECONDS": "live-updates tuning",
     "LIVE_MAX_STREAMS_PER_USER": "live-updates tuning",
     "LIVE_UPDATES_RETENTION_HOURS": "live-updates tuning",
+    "LIVE_POLL_SECONDS": "SQLite only; production runs PostgreSQL (LISTEN/NOTIFY)",
     "OUTBOX_BATCH_SIZE": "relay tuning",
     "OUTBOX_LEASE_SECONDS": "relay tuning",
     "OUTBOX_BACKOFF_BASE_SECONDS": "relay tuning",
