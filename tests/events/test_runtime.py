@@ -43,12 +43,19 @@ EVERY_ENTRY = [
     "sweep-outbox",
     "retry-consumer-failures",
     "prune-outbox",
+    "prune-live-updates",
     "purge-expired-state",
     "purge-idempotency-keys",
     "fire-embedded-jobs",
 ]
 # The sidecar keeps jobs and state itself; held events are the app's, in every mode.
-WITH_DAPR = ["sweep-outbox", "retry-consumer-failures", "prune-outbox", "purge-idempotency-keys"]
+WITH_DAPR = [
+    "sweep-outbox",
+    "retry-consumer-failures",
+    "prune-outbox",
+    "prune-live-updates",
+    "purge-idempotency-keys",
+]
 ROLE_BOUND = ["retry-consumer-failures", "fire-embedded-jobs"]
 SHARED = [name for name in EVERY_ENTRY if name not in ROLE_BOUND]
 SHARED_WITH_DAPR = [name for name in WITH_DAPR if name not in ROLE_BOUND]
