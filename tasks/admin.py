@@ -1,6 +1,8 @@
 """Operators' admin. Every write goes through ``tasks.services``, like the API's."""
 
 import zoneinfo
+from collections.abc import Callable
+from typing import Any
 
 from django import forms
 from django.contrib import admin
@@ -36,7 +38,13 @@ SYSTEM_DATETIME_FIELDS = tuple(
 )
 
 
-def in_task_zone(field: str, *, label: str | None = None, zone_of=lambda row: row):
+def _itself(row: Task) -> Task:
+    return row
+
+
+def in_task_zone(
+    field: str, *, label: str | None = None, zone_of: Callable[[Any], Task] = _itself
+) -> Callable[[admin.ModelAdmin, Any], str | None]:
     """An admin column or read-only field showing ``field`` of a row in its task's zone,
     named: "2026-12-05 09:00 (Europe/Berlin)". ``zone_of`` gives the task whose zone counts
     (the row itself, or the task the page is about), so one page never mixes zones."""
