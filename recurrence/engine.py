@@ -124,6 +124,24 @@ def next_scheduled(
     return None
 
 
+def first_on_rule(rule: str, start: dt.datetime, tz_name: str) -> dt.datetime | None:
+    """The first occurrence that ``rule`` itself matches at or after ``start`` (naive local
+    time), at ``start``'s time of day unless the rule sets one: a first due date that starts a
+    series on its rule. RFC 5545 counts any DTSTART as the first occurrence, so a series "on
+    the 1st of each month" given a due date on the 5th would be due on the 5th first.
+
+    None when the rule has no occurrence within the search budget.
+    """
+    try:
+        return (
+            ParsedRule.parse(rule)
+            .rrule(start, tz_name, budget=EXPANSION_BUDGET)
+            .after(start, inc=True)
+        )
+    except SearchBudgetSpent:
+        return None
+
+
 def next_after_completion(
     rule: str,
     anchor: dt.datetime,
