@@ -2,8 +2,8 @@
 
 As in production, Tideline runs as three deployments of the same code, each under gunicorn with
 its own Dapr sidecar and app id: ``web`` (``EVENT_CONSUMERS=web``: serves people, writes
-events and follows ``task-updates`` for open pages), ``notifications`` (reminder jobs and e-mails) and ``recurrence`` (spawns the next
-instance of a repeating task). They share one PostgreSQL database (migrated once) and one
+events and follows ``task-updates`` for open pages), ``notifications`` (reminder jobs and
+e-mails) and ``recurrence`` (spawns the next instance of a repeating task). They share one PostgreSQL database (migrated once) and one
 broker: the stand-in sidecars (tests/support/fake_dapr.py) use Dapr's ``pubsub.redis`` on the
 Redis server, one consumer group per app id, one partition per topic (so every task shares
 it), and redeliver without end (harsher than dapr/resiliency.yaml's finite inbound policy).
