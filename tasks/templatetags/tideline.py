@@ -109,3 +109,12 @@ def duration_words(value: dt.timedelta | None) -> str:
         if count:
             parts.append(f"{count} {unit}{'s' if count != 1 else ''}")
     return ", ".join(parts) or f"{seconds} seconds"
+
+
+@register.filter
+def epoch_ms(value: dt.datetime | None) -> int | str:
+    """Milliseconds since the epoch, as JavaScript's ``Date.parse`` reads an ISO date-time:
+    a page compares a change it hears with what it shows (``data-updated``)."""
+    if value is None:
+        return ""
+    return int(value.timestamp() * 1000)

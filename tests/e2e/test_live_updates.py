@@ -111,6 +111,10 @@ def two_windows_of_one_user_and_one_of_another(browser: Browser, server: AppServ
             done_at,
             "the task page",
         )
+        # The window that completed it keeps what it shows of its own action: the row,
+        # done, with its Reopen button (no refresh swept it away).
+        expect(alice.get_by_role("button", name=f"Reopen “{FERNS}”")).to_be_visible()
+        assert alice.evaluate("document.documentElement.dataset.liveRefreshed") is None
 
         # Adding in another window: it appears in the first one.
         elsewhere.get_by_role("textbox", name="Quick add").fill(f"{PLUMBER} today")

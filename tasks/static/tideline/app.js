@@ -261,7 +261,29 @@
     const source = new EventSource(liveMeta.content);
     source.addEventListener("open", () => { document.documentElement.dataset.live = "open"; });
     source.addEventListener("error", () => { document.documentElement.dataset.live = "reconnecting"; });
-    source.addEventListener("task", () => scheduleRefresh());
+    // A change this page already shows needs no refresh, which would undo what the page
+    // shows of its own actions (a completed row with its Reopen button, a next instance
+    // coming in place): its row was re-rendered with it (data-updated), a delete waits for
+    // its undo, a repeating task completed here is fetching its next instance itself, or
+    // only what rows do not show changed.
+    const NOT_IN_ROWS = ["last_triggered_at", "next_occurrence_at", "updated_at"];
+    const shownHere = (change) => {
+      const task = change.task || {};
+      const row = document.getElementById(`task-${change.task_id}`);
+      if (change.type === "task.deleted") return !!row && row.hidden;
+      if (row) {
+        const invisible = change.type === "task.updated"
+          && (change.changed || []).every((field) => NOT_IN_ROWS.includes(field));
+        return invisible || Number(row.dataset.updated) >= Date.parse(task.updated_at);
+      }
+      const parent = task.parent && document.getElementById(`task-${task.parent}`);
+      return change.type === "task.created" && !!parent && parent.classList.contains("is-done");
+    };
+    source.addEventListener("task", (event) => {
+      let change = {};
+      try { change = JSON.parse(event.data); } catch (e) { /* refresh anyway */ }
+      if (!shownHere(change)) scheduleRefresh();
+    });
     source.addEventListener("reset", () => scheduleRefresh());
   }
 
