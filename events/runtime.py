@@ -91,6 +91,14 @@ SCHEDULE: tuple[Periodic, ...] = (
         role_bound=True,
     ),
     Periodic(
+        "send-webhooks",
+        "webhooks.services.deliveries_sweep",
+        every="WEBHOOK_SWEEP_SECONDS",
+        purpose="send webhook retries, redeliveries and test events that came due; release"
+        " claims older than `WEBHOOK_SENDING_LEASE_SECONDS`",
+        role_bound=True,
+    ),
+    Periodic(
         "prune-outbox",
         "events.relay.prune",
         every=3600,
