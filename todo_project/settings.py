@@ -251,6 +251,8 @@ REST_FRAMEWORK = {
         "user": env.str("THROTTLE_USER", default="600/min"),
         # Per address, shared by /api/auth/token/ and /api/auth/register/.
         "auth": env.str("THROTTLE_AUTH", default="10/min"),
+        # Per user: webhook test events and redeliveries.
+        "webhooks": env.str("THROTTLE_WEBHOOKS", default="30/min"),
     },
     # The client's address: X-Forwarded-For's right-most entry behind the TLS proxy (the one
     # the proxy appended), else the peer address; a client's own header is never believed.

@@ -308,12 +308,12 @@ def retry_delay(attempts: int, retry_after: float | None) -> dt.timedelta:
     )
 
 
-def delivery_attempt(delivery_id: int) -> str:
+def delivery_attempt(delivery_id: int, *, now: dt.datetime | None = None) -> str:
     """POST one delivery if this caller wins the claim; the resulting state.
 
     Call outside any transaction: the POST waits up to ``WEBHOOK_TIMEOUT_SECONDS``.
     """
-    now = timezone.now()
+    now = now or timezone.now()
     if not _claim(delivery_id, now):
         return "not-claimed"
     delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
@@ -321,7 +321,7 @@ def delivery_attempt(delivery_id: int) -> str:
     headers = (
         ntfy_headers(delivery)
         if endpoint.kind == EndpointKind.NTFY
-        else signed_headers(delivery, now)
+        else signed_headers(delivery, timezone.now())  # the real clock, whatever ``now`` is
     )
     result = transport.post(endpoint.url, delivery.body.encode(), headers)
     WebhookAttempt.objects.create(
@@ -332,7 +332,7 @@ def delivery_attempt(delivery_id: int) -> str:
         response_excerpt=result.excerpt,
         error=result.error,
     )
-    done = timezone.now()
+    done = now + dt.timedelta(milliseconds=result.duration_ms)
     if result.ok:
         _finish(
             delivery_id,
@@ -429,5 +429,5 @@ def deliveries_sweep(*, now: dt.datetime | None = None) -> int:
         .values_list("pk", flat=True)[:SWEEP_BATCH]
     )
     for delivery_id in due:
-        delivery_attempt(delivery_id)
+        delivery_attempt(delivery_id, now=now)
     return len(due)
