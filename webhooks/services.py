@@ -267,9 +267,13 @@ def delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
 
 
 def _claim(delivery_id: int, now: dt.datetime) -> bool:
+    """pending → sending, for one caller. Every condition on the delivery's own row, none
+    through a join: Django writes a joined filter as ``pk IN (SELECT ...)``, which
+    PostgreSQL does not check again once a concurrent claim commits, so both would win."""
+    enabled = WebhookEndpoint.objects.filter(enabled=True).values("pk")
     return bool(
         WebhookDelivery.objects.filter(
-            pk=delivery_id, state=DeliveryState.PENDING, endpoint__enabled=True
+            pk=delivery_id, state=DeliveryState.PENDING, endpoint_id__in=enabled
         )
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .update(state=DeliveryState.SENDING, claimed_at=now, attempts=F("attempts") + 1)

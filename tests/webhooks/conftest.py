@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -68,6 +69,7 @@ class Answer:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    delay: float = 0.0
 
 
 class Receiver:
@@ -90,12 +92,16 @@ class Receiver:
                     answer = receiver._script.pop(0) if receiver._script else Answer(204)
                 if not verified and receiver.secret is not None:
                     answer = Answer(400, body=error.encode())
-                self.send_response(answer.status)
-                for name, value in answer.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(answer.body)))
-                self.end_headers()
-                self.wfile.write(answer.body)
+                time.sleep(answer.delay)
+                try:
+                    self.send_response(answer.status)
+                    for name, value in answer.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(answer.body)))
+                    self.end_headers()
+                    self.wfile.write(answer.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout) or read no further (the size cap)
 
             def log_message(self, *args) -> None:
                 pass
@@ -117,9 +123,15 @@ class Receiver:
             return False, str(exc)
         return True, ""
 
-    def answer(self, status: int, headers: dict[str, str] | None = None, body: bytes = b""):
-        """The next request gets this answer (answers queue up in order)."""
-        self._script.append(Answer(status, headers or {}, body))
+    def answer(
+        self,
+        status: int,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+        delay: float = 0.0,
+    ) -> None:
+        """The next request gets this answer, after ``delay`` seconds (answers queue up)."""
+        self._script.append(Answer(status, headers or {}, body, delay))
 
     @property
     def events(self) -> list[dict]:
@@ -127,8 +139,10 @@ class Receiver:
         return [r.json for r in self.requests if r.verified]
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        if self.thread.is_alive():
+            self.server.shutdown()
+            self.server.server_close()
+            self.thread.join()
 
 
 @pytest.fixture
