@@ -20,7 +20,13 @@ from tasks.api.serializers import StrictFieldsMixin
 from tasks.api.throttling import UserRateThrottle
 
 from . import selectors, services
-from .models import EVENT_TYPE_CHOICES, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from .models import (
+    EVENT_TYPE_CHOICES,
+    ReminderChannel,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 
 class WebhookEndpointSerializer(StrictFieldsMixin, serializers.ModelSerializer):
@@ -107,6 +113,21 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
 
 
 #: Test events and redeliveries also count against the ``webhooks`` rate (per user).
+class ReminderChannelsSerializer(StrictFieldsMixin, serializers.Serializer):
+    channel = serializers.ChoiceField(
+        choices=ReminderChannel.choices,
+        help_text="How reminders go out: by e-mail, to your webhooks wanting `reminder.due`, "
+        "or both.",
+    )
+    ntfy_url = serializers.URLField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        help_text="An ntfy topic (`https://ntfy.sh/<topic>`) that also gets each reminder as a "
+        "push; empty: none.",
+    )
+
+
 SENDING = {"throttle_classes": [UserRateThrottle, ScopedRateThrottle]}
 
 
@@ -183,6 +204,33 @@ class WebhookEndpointViewSet(viewsets.ModelViewSet):
     def test(self, request, pk=None):
         delivery = services.endpoint_send_test(endpoint=self.get_object())
         return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        methods=["GET"],
+        summary="How your reminders go out",
+        responses=ReminderChannelsSerializer,
+    )
+    @extend_schema(
+        methods=["PUT"],
+        summary="Choose how your reminders go out (e-mail, webhook, both; an ntfy topic)",
+        request=ReminderChannelsSerializer,
+        responses=ReminderChannelsSerializer,
+    )
+    @action(
+        detail=False,
+        methods=["get", "put"],
+        url_path="reminder-channels",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def reminder_channels(self, request):
+        if request.method == "PUT":
+            serializer = ReminderChannelsSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            services.reminder_channels_update(user=request.user, **serializer.validated_data)
+        return Response(
+            ReminderChannelsSerializer(selectors.reminder_channels(user=request.user)).data
+        )
 
 
 router = SimpleRouter()

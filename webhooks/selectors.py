@@ -41,9 +41,9 @@ def ntfy_topic_get(*, user) -> WebhookEndpoint | None:
     return WebhookEndpoint.objects.filter(user=user, kind=EndpointKind.NTFY).first()
 
 
-def reminder_channel_get(*, user) -> str:
-    """e-mail, webhook or both (the default, when the user never chose)."""
-    return (
-        ReminderChannels.objects.filter(user=user).values_list("channel", flat=True).first()
-        or ReminderChannel.BOTH
-    )
+def reminder_channels(*, user) -> dict[str, str]:
+    """``channel`` (e-mail, webhook or both: the default, when the user never chose) and
+    ``ntfy_url`` (empty: none)."""
+    channel = ReminderChannels.objects.filter(user=user).values_list("channel", flat=True).first()
+    topic = ntfy_topic_get(user=user)
+    return {"channel": channel or ReminderChannel.BOTH, "ntfy_url": topic.url if topic else ""}

@@ -58,12 +58,12 @@ def new_secret() -> str:
 # --- endpoints -----------------------------------------------------------------------------
 
 
-def _checked_url(url: str) -> str:
+def _checked_url(url: str, *, field: str = "url") -> str:
     """The URL when webhooks may go there (DNS is asked: call outside a transaction)."""
     try:
         check_url(url)
     except UnsafeURL as exc:
-        raise ValidationError({"url": str(exc)}) from exc
+        raise ValidationError({field: str(exc)}) from exc
     return url
 
 
@@ -145,7 +145,7 @@ def reminder_channels_update(*, user, channel: str, ntfy_url: str = "") -> Remin
         raise ValidationError({"channel": f"Choose one of {', '.join(ReminderChannel.values)}."})
     ntfy_url = ntfy_url.strip()
     if ntfy_url:
-        _checked_url(ntfy_url)
+        _checked_url(ntfy_url, field="ntfy_url")
     with transaction.atomic():
         channels, _ = ReminderChannels.objects.update_or_create(
             user=user, defaults={"channel": channel}
