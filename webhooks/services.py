@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -89,7 +90,7 @@ def endpoint_create(
     _checked_url(url)
     with transaction.atomic():
         # Count under the user's row lock, so two requests at once cannot both pass the limit.
-        type(user).objects.select_for_update().filter(pk=user.pk).first()
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
         count = WebhookEndpoint.objects.filter(user=user, kind=EndpointKind.WEBHOOK).count()
         if count >= settings.WEBHOOK_MAX_ENDPOINTS:
             raise ValidationError(

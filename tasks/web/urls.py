@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("tasks.web.labels")),
     path("", include("tasks.web.importing")),
     path("", include("tasks.web.accounts")),
+    path("", include("webhooks.web")),
 ]
