@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import serializers, status, viewsets
+from rest_framework import generics, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
@@ -40,6 +40,7 @@ class WebhookEndpointSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPE_CHOICES),
         allow_empty=False,
+        min_length=1,
         max_length=len(EVENT_TYPE_CHOICES),
         help_text="The events wanted.",
     )
@@ -205,35 +206,32 @@ class WebhookEndpointViewSet(viewsets.ModelViewSet):
         delivery = services.endpoint_send_test(endpoint=self.get_object())
         return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(
-        methods=["GET"],
-        summary="How your reminders go out",
-        responses=ReminderChannelsSerializer,
-    )
-    @extend_schema(
-        methods=["PUT"],
-        summary="Choose how your reminders go out (e-mail, webhook, both; an ntfy topic)",
-        request=ReminderChannelsSerializer,
-        responses=ReminderChannelsSerializer,
-    )
-    @action(
-        detail=False,
-        methods=["get", "put"],
-        url_path="reminder-channels",
-        filter_backends=[],
-        pagination_class=None,
-    )
-    def reminder_channels(self, request):
-        if request.method == "PUT":
-            serializer = ReminderChannelsSerializer(data=request.data)
-            serializer.is_valid(raise_exception=True)
-            services.reminder_channels_update(user=request.user, **serializer.validated_data)
-        return Response(
-            ReminderChannelsSerializer(selectors.reminder_channels(user=request.user)).data
-        )
+
+@extend_schema_view(
+    get=extend_schema(summary="How your reminders go out"),
+    put=extend_schema(
+        summary="Choose how your reminders go out (e-mail, webhook, both; an ntfy topic)"
+    ),
+)
+class ReminderChannelsView(generics.RetrieveUpdateAPIView):
+    """``/api/webhooks/reminder-channels/``: how the user's reminders go out."""
+
+    serializer_class = ReminderChannelsSerializer
+    http_method_names = ["get", "put", "head", "options"]
+
+    def get_object(self) -> dict[str, str]:
+        return selectors.reminder_channels(user=self.request.user)
+
+    def perform_update(self, serializer):
+        services.reminder_channels_update(user=self.request.user, **serializer.validated_data)
+        serializer.instance = self.get_object()
 
 
 router = SimpleRouter()
 router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 
-urlpatterns = [path("", include(router.urls))]
+urlpatterns = [
+    # Before the router, whose detail route would read "reminder-channels" as an id.
+    path("webhooks/reminder-channels/", ReminderChannelsView.as_view(), name="reminder-channels"),
+    path("", include(router.urls)),
+]

@@ -83,7 +83,7 @@ def _checked_event_types(event_types: Any) -> list[str]:
 
 
 def endpoint_create(
-    *, user, url: str, event_types: list[str], description: str = ""
+    *, user, url: str, event_types: list[str], description: str = "", enabled: bool = True
 ) -> WebhookEndpoint:
     """Register a webhook endpoint; its ``secret`` is on the returned object, shown once."""
     kinds = _checked_event_types(event_types)
@@ -102,6 +102,7 @@ def endpoint_create(
             url=url,
             event_types=kinds,
             description=description,
+            enabled=enabled,
             secret=new_secret(),
         )
         endpoint.full_clean()
