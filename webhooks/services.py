@@ -28,6 +28,7 @@ from standardwebhooks import Webhook
 
 from events.backoff import exponential_backoff
 from events.cloudevents import CloudEvent
+from events.dispatch import consumer_enabled
 from events.payloads import json_value
 
 from . import transport
@@ -47,6 +48,8 @@ from .safety import UnsafeURL, check_url
 logger = logging.getLogger(__name__)
 
 SECRET_PREFIX = "whsec_"
+#: The role of the webhook consumers (events/routing.py), whose processes send webhooks.
+WEBHOOK_ROLE = "notifications"
 #: Deliveries the sweep sends per run: no unbounded work.
 SWEEP_BATCH = 200
 
@@ -421,7 +424,14 @@ def _tell_owner(endpoint_id: int) -> None:
 
 def deliveries_sweep(*, now: dt.datetime | None = None) -> int:
     """The periodic pass (``events.runtime.SCHEDULE``): release stale claims, send what is
-    due (retries, redeliveries, test events). Returns how many it attempted."""
+    due (retries, redeliveries, test events). Returns how many it attempted.
+
+    Only in a process serving the consumers' role (``notifications``): the schedule runs
+    role-bound work in every process serving a role, and only that role's pods may reach
+    the internet (k8s/base/networkpolicies.yaml).
+    """
+    if not consumer_enabled(WEBHOOK_ROLE):
+        return 0
     now = now or timezone.now()
     lease = now - dt.timedelta(seconds=settings.WEBHOOK_SENDING_LEASE_SECONDS)
     WebhookDelivery.objects.filter(state=DeliveryState.SENDING, claimed_at__lt=lease).update(

@@ -10,6 +10,7 @@ from django.core import mail
 from django.utils import timezone
 
 from events.relay import relay_pending
+from events.routing import TABLE
 from tests.webhooks.helpers import deliveries, endpoint, later, register
 from webhooks import services
 from webhooks.models import DeliveryState
@@ -143,3 +144,25 @@ def test_a_success_between_failures_starts_the_count_again(api, receiver):
     assert endpoint(hook["id"]).enabled is True
     assert endpoint(hook["id"]).consecutive_failures == 2
     assert mail.outbox == []
+
+
+def test_only_processes_serving_the_webhook_role_send(api, receiver, settings):
+    hook = register(api, receiver)
+    receiver.answer(503)
+    one_change(api)
+    assert len(receiver.requests) == 1
+
+    settings.EVENT_CONSUMERS = ["recurrence"]  # a recurrence pod: no way out to the internet
+    assert services.deliveries_sweep(now=later(3600)) == 0
+    settings.EVENT_CONSUMERS = [services.WEBHOOK_ROLE]
+    assert services.deliveries_sweep(now=later(3600)) == 1
+
+    assert len(receiver.requests) == 2
+    assert deliveries(hook["id"])[0].state == DeliveryState.SUCCEEDED
+    roles = {
+        consumer.role
+        for consumers in TABLE.consumers.values()
+        for consumer in consumers
+        if consumer.name.startswith("webhooks.")
+    }
+    assert roles == {services.WEBHOOK_ROLE}
