@@ -21,7 +21,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from standardwebhooks import Webhook
@@ -333,14 +333,19 @@ def delivery_attempt(delivery_id: int, *, now: dt.datetime | None = None) -> str
         else signed_headers(delivery, timezone.now())  # the real clock, whatever ``now`` is
     )
     result = transport.post(endpoint.url, delivery.body.encode(), headers)
-    WebhookAttempt.objects.create(
-        delivery=delivery,
-        started_at=now,
-        status_code=result.status_code,
-        duration_ms=result.duration_ms,
-        response_excerpt=result.excerpt,
-        error=result.error,
-    )
+    try:
+        with transaction.atomic():
+            WebhookAttempt.objects.create(
+                delivery=delivery,
+                started_at=now,
+                status_code=result.status_code,
+                duration_ms=result.duration_ms,
+                response_excerpt=result.excerpt,
+                error=result.error,
+            )
+    except IntegrityError:  # the endpoint was deleted during the POST: nothing to record
+        logger.info("webhook deleted while delivering delivery=%s", delivery_id)
+        return "deleted"
     done = now + dt.timedelta(milliseconds=result.duration_ms)
     if result.ok:
         _finish(

@@ -78,6 +78,7 @@ class Receiver:
     def __init__(self) -> None:
         self.secret: str | None = None
         self.requests: list[Received] = []
+        self.on_request = None  # called (in the server's thread) before each answer
         self._script: list[Answer] = []
         self._lock = threading.Lock()
         receiver = self
@@ -92,6 +93,8 @@ class Receiver:
                     answer = receiver._script.pop(0) if receiver._script else Answer(204)
                 if not verified and receiver.secret is not None:
                     answer = Answer(400, body=error.encode())
+                if receiver.on_request is not None:
+                    receiver.on_request()
                 time.sleep(answer.delay)
                 try:
                     self.send_response(answer.status)

@@ -5,16 +5,17 @@ connection per thread)."""
 from __future__ import annotations
 
 import pytest
+from django.db import connections
 
 from events.cloudevents import build_envelope
 from events.dispatch import deliver
-from events.models import OutboxEvent
+from events.models import ConsumerFailure, OutboxEvent
 from tests.factories import make_task
 from tests.notifications.helpers import require_postgresql
 from tests.support.concurrency import run_in_threads
 from tests.webhooks.helpers import deliveries, later, register
 from webhooks import services
-from webhooks.models import WebhookAttempt
+from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,3 +57,23 @@ def test_the_sweep_on_several_workers_sends_a_due_retry_once(api, alice, receive
 
     assert len(receiver.requests) == 2
     assert deliveries(hook["id"])[0].state == "succeeded"
+
+
+def test_an_endpoint_deleted_while_its_delivery_is_in_flight_ends_quietly(api, alice, receiver):
+    hook = register(api, receiver)
+
+    def delete_it() -> None:
+        try:
+            WebhookEndpoint.objects.filter(pk=hook["id"]).delete()
+        finally:
+            connections.close_all()
+
+    receiver.on_request = delete_it
+    make_task(alice, title="Gone meanwhile")
+    status = deliver("task-events", build_envelope(OutboxEvent.objects.get(topic="task-events")))
+
+    assert str(status) == "SUCCESS"
+    assert len(receiver.requests) == 1
+    assert not WebhookDelivery.objects.exists()
+    assert not WebhookAttempt.objects.exists()
+    assert not ConsumerFailure.objects.exists()  # nothing to retry: the consumer succeeded
