@@ -388,6 +388,8 @@ REMINDER_STATE_TTL_SECONDS = env.int("REMINDER_STATE_TTL_SECONDS", default=86400
 WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
 # CIDRs an operator admits although private/loopback/link-local (e.g. "10.0.5.0/24").
 WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+# A CA bundle (PEM file) for receivers with an internal CA; empty: the public CAs (certifi).
+WEBHOOK_CA_BUNDLE = env.str("WEBHOOK_CA_BUNDLE", default="")
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 WEBHOOK_RESPONSE_MAX_BYTES = env.int("WEBHOOK_RESPONSE_MAX_BYTES", default=2048)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)

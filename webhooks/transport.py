@@ -108,6 +108,7 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Result:
         return Result(ok=False, retry=False, error=str(exc)[:500], duration_ms=took())
     session = requests.Session()
     session.trust_env = False  # no proxies, no .netrc
+    session.verify = settings.WEBHOOK_CA_BUNDLE or True
     session.mount(f"{target.scheme}://", PinnedHostAdapter(target.host))
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS
     try:

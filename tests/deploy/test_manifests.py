@@ -81,6 +81,7 @@ SAFE_DEFAULTS = {
     "THROTTLE_WEBHOOKS": "30/min per user for webhook test events and redeliveries",
     "WEBHOOK_ALLOW_HTTP": "DEBUG's value: off, https:// only",
     "WEBHOOK_ALLOWED_NETWORKS": "empty: no private address is reachable",
+    "WEBHOOK_CA_BUNDLE": "empty: the public CAs",
     "WEBHOOK_TIMEOUT_SECONDS": "webhook tuning",
     "WEBHOOK_RESPONSE_MAX_BYTES": "webhook tuning",
     "WEBHOOK_MAX_ATTEMPTS": "webhook tuning",

@@ -15,6 +15,7 @@ nothing starts the background worker.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -75,7 +76,8 @@ class Answer:
 class Receiver:
     """A webhook receiver on loopback that does what a careful consumer does."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.scheme = "https" if tls else "http"
         self.secret: str | None = None
         self.requests: list[Received] = []
         self.on_request = None  # called (in the server's thread) before each answer
@@ -110,12 +112,14 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     def verify(self, body: bytes, headers: dict[str, str]) -> tuple[bool, str]:
         if self.secret is None:

@@ -11,11 +11,15 @@ from webhooks.models import WebhookDelivery, WebhookEndpoint
 ALL_EVENTS = ["task.created", "task.updated", "task.completed", "task.deleted", "reminder.due"]
 
 
-def register(api, receiver, *, event_types=None, path="/hook", **fields) -> dict:
+def register(api, receiver, *, event_types=None, path="/hook", host="127.0.0.1", **fields) -> dict:
     """Register ``receiver`` through the API; the receiver then verifies with its secret."""
     response = api.post(
         "/api/webhooks/",
-        {"url": receiver.url(path), "event_types": event_types or ALL_EVENTS, **fields},
+        {
+            "url": receiver.url(path, host=host),
+            "event_types": event_types or ALL_EVENTS,
+            **fields,
+        },
         format="json",
     )
     assert response.status_code == 201, response.json()
