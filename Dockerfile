@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Tideline: one image for every role. The command and the environment choose the role:
-#   web (default)          gunicorn --config gunicorn.conf.py todo_project.wsgi
+#   web (default)          gunicorn --config gunicorn.conf.py todo_project.asgi
 #   migration              python manage.py migrate --noinput
 #   relay                  python manage.py relay_events
 #   consumers              the web command with EVENT_CONSUMERS=notifications (or recurrence)
@@ -58,4 +58,4 @@ USER 10001:10001
 EXPOSE 8000
 # No HEALTHCHECK: Kubernetes ignores it; the kubelet probes /healthz and /readyz instead.
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["gunicorn", "--config", "gunicorn.conf.py", "todo_project.wsgi"]
+CMD ["gunicorn", "--config", "gunicorn.conf.py", "todo_project.asgi"]

@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
+#: What `make run` watches for changes (templates are read afresh under DEBUG anyway).
+CODE_DIRS := todo_project tasks events notifications recurrence
 
 .PHONY: run test test-fast lint format migrate demo bench image clean
 
@@ -18,12 +20,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-## Development server on the embedded default (SQLite, in-process events, console e-mail).
+## Development server on the embedded default (SQLite, in-process events, console e-mail),
+## under ASGI like production (uvicorn; reloads when the code changes), so open pages follow
+## changes live. `manage.py runserver` works too (WSGI: each open page holds a thread).
 run: export DEBUG ?= true
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(BIN)/python manage.py check
+	$(BIN)/python -m uvicorn todo_project.asgi:application --host $(HOST) --port $(PORT) \
+		--reload $(foreach dir,$(CODE_DIRS),--reload-dir $(dir)) --no-server-header
 
 migrate: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput

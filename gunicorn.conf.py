@@ -9,11 +9,16 @@ import sys
 
 #: All interfaces, so the kubelet's probes (pod IP) and the Dapr sidecar (loopback) reach it.
 bind = [f"0.0.0.0:{int(os.environ.get('PORT', '8000'))}"]
-#: Processes per pod or host; scale further with more pods (each worker holds its own
-#: database connections and runs its own background thread).
+#: Processes per pod or host; scale further with more pods (each worker holds its own pool
+#: of database connections and runs its own background thread).
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+#: ASGI (todo_project.asgi) under uvicorn's worker: a page's live-updates stream
+#: (``/live/``) is a coroutine, not a thread held for minutes. Django runs the synchronous
+#: views in threads, one per request, so the workers use Django's connection pool
+#: (``DATABASE_POOL``, on PostgreSQL) rather than per-thread persistent connections.
+worker_class = "uvicorn_worker.UvicornWorker"
+wsgi_app = "todo_project.asgi:application"
+os.environ.setdefault("DATABASE_POOL", "true")
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 #: In-flight requests get this long after SIGTERM; keep it under the pod's
 #: terminationGracePeriodSeconds (30 s by default).

@@ -37,7 +37,7 @@ def _server(port: int) -> subprocess.Popen:
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind",
-         f"127.0.0.1:{port}", "--access-logfile", "/dev/null", "benchmarks.wsgi:application"],
+         f"127.0.0.1:{port}", "--access-logfile", "/dev/null", "benchmarks.asgi:application"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     import requests

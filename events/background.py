@@ -6,9 +6,10 @@ relay never runs beside the requests of a busy process, and, in the one process 
 the scheduler lock, it runs the runtime's schedule (``events.runtime``'s
 ``SCHEDULE``). With a broker Celery relays and ``celery beat`` runs the shared entries, so
 the thread starts only in a process serving a role, and its lock holder runs just the
-role-bound entries (``Runtime.server_schedule``). It is started only by the WSGI/ASGI entry
-points (so never by ``migrate``, other management commands or tests), which also run the
-start-up work of the served roles (``START_UP``) in every mode.
+role-bound entries (``Runtime.server_schedule``). It is started only by the server entry
+points, WSGI, ASGI and the stdio MCP server (``manage.py mcp``), so never by ``migrate``,
+other management commands or tests; they also run the start-up work of the served roles
+(``START_UP``) in every mode.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ class RequestsInFlight:
 
     def __init__(self) -> None:
         self._count = 0
+        self._streams = 0
         self._lock = threading.Lock()
         self.idle = threading.Event()
         self.idle.set()
@@ -111,8 +113,25 @@ class RequestsInFlight:
     def finished(self, **kwargs) -> None:
         with self._lock:
             self._count = max(0, self._count - 1)
-            if self._count == 0:
-                self.idle.set()
+            self._update()
+
+    def stream_opened(self) -> None:
+        """A request became a long-lived stream (an open page's ``/live/``): it no longer
+        counts, or the relay would always wait its longest in a process with a page open."""
+        with self._lock:
+            self._streams += 1
+            self._update()
+
+    def stream_closed(self) -> None:
+        with self._lock:
+            self._streams = max(0, self._streams - 1)
+            self._update()
+
+    def _update(self) -> None:
+        if self._count - self._streams <= 0:
+            self.idle.set()
+        else:
+            self.idle.clear()
 
     def connect(self) -> None:
         request_started.connect(self.started, dispatch_uid="events.background.started")
@@ -208,8 +227,9 @@ worker = BackgroundWorker()
 
 
 def start_background_worker() -> None:
-    """Called by the WSGI/ASGI entry points only (never by management commands or tests):
-    the served roles' start-up work, and the worker thread where the mode gives it work."""
+    """Called by the server entry points only (WSGI, ASGI, ``manage.py mcp``; never by other
+    management commands or tests): the served roles' start-up work, and the worker thread
+    where the mode gives it work."""
     if not settings.TIDELINE_BACKGROUND:
         return
     if start_up_work():

@@ -1,7 +1,9 @@
-"""The transactional outbox, consumer idempotency records and the embedded state store."""
+"""The transactional outbox, consumer idempotency records, the embedded state store and the
+live-updates log that open pages follow."""
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -190,3 +192,46 @@ class DeadLetter(ConsumerFailure):
     class Meta:
         proxy = True
         ordering = ["-dead_at"]
+
+
+class LiveStream(models.Model):
+    """A user's position in the live-updates log: the last sequence number handed out.
+
+    The consumer of ``task-updates`` takes the next number with one upsert, which locks this
+    row until its transaction commits, so one user's updates commit in sequence order and a
+    stream reading "after n" never skips one that commits late (``events.live``).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True
+    )
+    last_seq = models.BigIntegerField(default=0)
+    last_event_id = models.CharField(max_length=255, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.last_seq}"
+
+
+class LiveUpdate(models.Model):
+    """One task change in its owner's live-updates log, as open pages receive it.
+
+    ``event_id`` is the change's CloudEvent id: the stream's ``id:`` and what a reconnecting
+    page sends back as ``Last-Event-ID``. Pruned after ``LIVE_UPDATES_RETENTION_HOURS``.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    seq = models.BigIntegerField()
+    event_id = models.CharField(max_length=255)
+    event_type = models.CharField(max_length=64)
+    task_id = models.BigIntegerField()
+    data = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "seq"], name="live_update_user_seq"),
+            models.UniqueConstraint(fields=["user", "event_id"], name="live_update_user_event"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}#{self.seq} {self.event_type} task {self.task_id}"

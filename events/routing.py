@@ -35,6 +35,7 @@ from tasks.consumers import spawn_on_completion
 from webhooks.consumers import deliver_webhooks
 
 from .cloudevents import CloudEvent
+from .live import record_live_update
 from .registry import EventType, topic
 
 Handler = Callable[[CloudEvent], None]
@@ -110,7 +111,8 @@ TASK_EVENT_TYPES = (
 )
 
 TABLE = RoutingTable(
-    # web serves the API and consumes nothing; the consumers run in their own roles.
+    # web serves people and the API, and follows task-updates for their open pages; the
+    # other consumers run in their own roles.
     roles=("web", "notifications", "recurrence"),
     routes={
         EventType.TASK_CREATED: (Route("task_events"), Route("task_updates")),
@@ -141,8 +143,15 @@ TABLE = RoutingTable(
                 transactional=False,  # HTTP; the (endpoint, event) row and its claim
             ),
         ),
-        # For clients that keep a live view: nothing in the app consumes it.
-        "task_updates": (),
+        # For live views: the web role's open pages (events/live.py) and outside clients.
+        "task_updates": (
+            Consumer(
+                name="web.live-updates",
+                handler=record_live_update,
+                event_types=TASK_EVENT_TYPES,
+                role="web",
+            ),
+        ),
         "task_recurrence": (
             Consumer(
                 name="recurrence.spawn-next",

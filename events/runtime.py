@@ -106,6 +106,12 @@ SCHEDULE: tuple[Periodic, ...] = (
         " `OUTBOX_RETENTION_HOURS`",
     ),
     Periodic(
+        "prune-live-updates",
+        "events.live.prune",
+        every=3600,
+        purpose="delete live updates older than `LIVE_UPDATES_RETENTION_HOURS`",
+    ),
+    Periodic(
         "purge-expired-state",
         "events.state.purge_expired_state",
         every=3600,

@@ -6,7 +6,10 @@ import base64
 import datetime as dt
 import json
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
 import django_filters
 from django import forms
@@ -30,6 +33,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django_filters.utils import translate_validation
 from drf_spectacular.utils import extend_schema_field
 
 from todo_project.timezones import zone_named
@@ -457,6 +461,27 @@ class TaskFilterSet(django_filters.FilterSet):
         queryset = super().filter_queryset(queryset)
         sort_by, descending = self.sort_key()
         return queryset.order_by(*task_ordering(sort_by, descending))
+
+
+def task_filters_given(params: Mapping[str, Any]) -> bool:
+    """Whether ``params`` (``GET /api/tasks/``'s query) names any filter or sort."""
+    return bool(params.keys() & TaskFilterSet.base_filters.keys())
+
+
+def task_filter(
+    queryset: QuerySet[Task], *, user, params: Mapping[str, Any]
+) -> tuple[QuerySet[Task], TaskFilterSet | None]:
+    """``queryset`` narrowed and sorted by the API's task filters (``params``, strings as in
+    a query string), and the FilterSet that did it; without a filter or sort, the default
+    sort and no FilterSet (building one costs more than the query it would not change).
+    Raises DRF's ``ValidationError`` naming each bad parameter."""
+    if not task_filters_given(params):
+        sort_by, order = DEFAULT_SORT
+        return queryset.order_by(*task_ordering(sort_by, order == "desc")), None
+    filterset = TaskFilterSet(params, queryset, request=SimpleNamespace(user=user), only_given=True)
+    if not filterset.is_valid():
+        raise translate_validation(filterset.errors)
+    return filterset.qs, filterset
 
 
 def task_get(*, user, task_id: int) -> Task:

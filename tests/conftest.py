@@ -32,6 +32,16 @@ def _clear_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _stop_live_listener():
+    """A test that opened a live stream on PostgreSQL started this process's LISTEN thread:
+    stop it after the test, so its connection never holds the test database open."""
+    yield
+    from events.live import hub
+
+    hub.stop()
+
+
 @pytest.fixture
 def alice(db):
     return UserFactory(username="alice", email="alice@example.com")

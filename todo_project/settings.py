@@ -4,6 +4,7 @@ Defaults are the *embedded* mode: SQLite under ``var/``, events delivered in-pro
 e-mail to the console. ``make run`` exports ``DEBUG=true``; production sets ``SECRET_KEY``.
 """
 
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -139,6 +140,18 @@ else:
 # Connections are reused across requests (SQLite too: opening one runs the PRAGMAs above and
 # registers todo_project/sqlite.py's functions, a good part of a short request).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# Under the ASGI server each request runs its synchronous code in a thread of its own, so a
+# thread's persistent connection is never reused: the production server (gunicorn.conf.py)
+# turns on Django's pool of PostgreSQL connections instead, shared by the threads of a process.
+DATABASE_POOL = env.bool("DATABASE_POOL", default=False)
+if DATABASE_POOL and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+        # A request waits this long for a free connection, then answers 503 (outage.py).
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=5.0),
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -155,6 +168,11 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# Under ASGI, Django streams WhiteNoise's file responses (synchronous iterators) through a
+# thread and warns about it on every file; that is the documented fallback, and fine here.
+warnings.filterwarnings(
+    "ignore", message="StreamingHttpResponse must consume synchronous iterators"
+)
 # WhiteNoise serves static files in every mode (runserver, gunicorn, DEBUG on or off). With
 # STATIC_MANIFEST on, run `manage.py collectstatic` first (into STATIC_ROOT): files get
 # hashed names and are cached forever; off, they are served straight from the apps' static/.
@@ -371,6 +389,15 @@ OUTBOX_BACKOFF_BASE_SECONDS = env.float("OUTBOX_BACKOFF_BASE_SECONDS", default=1
 OUTBOX_BACKOFF_MAX_SECONDS = env.float("OUTBOX_BACKOFF_MAX_SECONDS", default=60.0)
 OUTBOX_RETENTION_HOURS = env.int("OUTBOX_RETENTION_HOURS", default=72)
 RELAY_SWEEP_SECONDS = env.float("RELAY_SWEEP_SECONDS", default=5.0)
+# Live updates of open pages (events/live.py, tasks/web/live.py): a comment every heartbeat
+# (which also re-reads the log), a stream's lifetime before the browser reconnects, open
+# streams per user in one process, and how long a reconnect can resume from its last event.
+LIVE_HEARTBEAT_SECONDS = env.float("LIVE_HEARTBEAT_SECONDS", default=15.0)
+LIVE_STREAM_MAX_SECONDS = env.float("LIVE_STREAM_MAX_SECONDS", default=300.0)
+LIVE_MAX_STREAMS_PER_USER = env.int("LIVE_MAX_STREAMS_PER_USER", default=20)
+LIVE_UPDATES_RETENTION_HOURS = env.int("LIVE_UPDATES_RETENTION_HOURS", default=24)
+# SQLite has no NOTIFY: each process with open streams polls the users' positions this often.
+LIVE_POLL_SECONDS = env.float("LIVE_POLL_SECONDS", default=0.5)
 # Start the background worker thread and scheduler in the server process (never in tests).
 TIDELINE_BACKGROUND = env.bool("TIDELINE_BACKGROUND", default=True)
 # Periodic work (celery beat and the embedded scheduler alike): events/runtime.py's SCHEDULE.

@@ -68,6 +68,24 @@ class PreviewSerializer(StrictFieldsMixin, serializers.Serializer):
     count = serializers.IntegerField(min_value=1, max_value=MAX_PREVIEW, default=5)
 
 
+def recurrence_preview_data(*, user, data: dict) -> dict:
+    """The preview of a rule for ``PreviewSerializer``'s validated ``data``: the rule, in
+    words, and its next occurrences from ``due_date`` (default now) in ``timezone`` (default
+    the user's). Raises DRF's ``ValidationError`` on ``rule``."""
+    profile = getattr(user, "profile", None)
+    tz_name = data.get("timezone") or (profile.timezone if profile else "UTC")
+    start = data.get("due_date") or timezone.now().replace(second=0, microsecond=0)
+    try:
+        found = recurrence_preview(
+            rule=data["rule"], start=start, tz_name=tz_name, count=data["count"]
+        )
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError({"rule": exc.messages}) from exc
+    rule = normalise_rule(data["rule"])
+    with timezone.override(zoneinfo.ZoneInfo(tz_name)):
+        return OccurrencesSerializer({"rule": rule, "occurrences": found}).data
+
+
 class RecurrencePreviewView(APIView):
     """``POST /api/recurrence/preview/``: validate a rule and list its next occurrences."""
 
@@ -79,16 +97,4 @@ class RecurrencePreviewView(APIView):
     def post(self, request):
         params = PreviewSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        data = params.validated_data
-        profile = getattr(request.user, "profile", None)
-        tz_name = data.get("timezone") or (profile.timezone if profile else "UTC")
-        start = data.get("due_date") or timezone.now().replace(second=0, microsecond=0)
-        try:
-            found = recurrence_preview(
-                rule=data["rule"], start=start, tz_name=tz_name, count=data["count"]
-            )
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError({"rule": exc.messages}) from exc
-        rule = normalise_rule(data["rule"])
-        with timezone.override(zoneinfo.ZoneInfo(tz_name)):
-            return Response(OccurrencesSerializer({"rule": rule, "occurrences": found}).data)
+        return Response(recurrence_preview_data(user=request.user, data=params.validated_data))

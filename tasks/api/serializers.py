@@ -220,6 +220,14 @@ class TaskSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             return super().to_representation(instance)
 
 
+def task_create_kwargs(validated: dict) -> dict:
+    """``TaskSerializer``'s validated data as ``services.task_create``'s keyword arguments."""
+    data = dict(validated)
+    if "timezone" in data:
+        data["timezone_name"] = data.pop("timezone")
+    return data
+
+
 class CategorySerializer(StrictFieldsMixin, serializers.ModelSerializer):
     task_count = serializers.IntegerField(read_only=True)
 

@@ -6,7 +6,6 @@ from django.conf import settings
 from django.db.models import Count
 from django.db.models.functions import Lower
 from django_filters.rest_framework import DjangoFilterBackend
-from django_filters.utils import translate_validation
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -20,7 +19,7 @@ from recurrence.series import effective_rule, task_upcoming
 from .. import services
 from ..models import Category, SavedView, Tag, Task
 from ..quickadd import parse_quick_add
-from ..selectors import DEFAULT_SORT, TaskFilterSet, task_ordering
+from ..selectors import TaskFilterSet, task_filter, task_filters_given
 from . import reading
 from .idempotency import AtomicWriteMixin
 from .pagination import CountedRows
@@ -36,16 +35,9 @@ from .serializers import (
     TagSerializer,
     TaskImportSerializer,
     TaskSerializer,
+    task_create_kwargs,
 )
 from .tokens import NewApiTokenSerializer, TokenLoginSerializer, token_response
-
-
-def _task_kwargs(validated: dict) -> dict:
-    """Serializer output to service keyword arguments."""
-    data = dict(validated)
-    if "timezone" in data:
-        data["timezone_name"] = data.pop("timezone")
-    return data
 
 
 @extend_schema_view(
@@ -74,19 +66,10 @@ class TaskViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
         self.filterset = None
         if not self.filter_backends:  # the actions that take no filters (occurrences, ...)
             return queryset
-        if not self._filters_given():
-            sort_by, order = DEFAULT_SORT
-            return queryset.order_by(*task_ordering(sort_by, order == "desc"))
-        self.filterset = TaskFilterSet(
-            self.request.query_params, queryset, request=self.request, only_given=True
+        queryset, self.filterset = task_filter(
+            queryset, user=self.request.user, params=self.request.query_params
         )
-        if not self.filterset.is_valid():
-            raise translate_validation(self.filterset.errors)
-        return self.filterset.qs
-
-    def _filters_given(self) -> bool:
-        """Whether the query string names any of TaskFilterSet's filters or sorts."""
-        return bool(self.request.query_params.keys() & TaskFilterSet.base_filters.keys())
+        return queryset
 
     def list(self, request, *args, **kwargs):
         rows = reading.task_rows(self.filter_queryset(Task.objects.for_user(request.user)))
@@ -95,7 +78,7 @@ class TaskViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
         return self.get_paginated_response(reading.task_representations(page))
 
     def retrieve(self, request, *args, **kwargs):
-        if self._filters_given():
+        if task_filters_given(request.query_params):
             # A filter given to a detail applies as it does to a list (a 404 when the task
             # does not match, a 400 when the filter is invalid): DRF's get_object().
             rows = reading.task_rows(self.filter_queryset(Task.objects.for_user(request.user)))
@@ -106,7 +89,7 @@ class TaskViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         serializer.instance = services.task_create(
-            user=self.request.user, **_task_kwargs(serializer.validated_data)
+            user=self.request.user, **task_create_kwargs(serializer.validated_data)
         )
 
     def perform_update(self, serializer):

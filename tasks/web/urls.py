@@ -7,6 +7,7 @@ urlpatterns = [
     path("", include("tasks.web.task_form")),
     path("", include("tasks.web.labels")),
     path("", include("tasks.web.importing")),
+    path("", include("tasks.web.live")),
     path("", include("tasks.web.accounts")),
     path("", include("webhooks.web")),
 ]

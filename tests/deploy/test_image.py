@@ -75,7 +75,6 @@ NOT_IN_IMAGE = {
 GUNICORN_ENV = (
     "PORT",
     "WEB_CONCURRENCY",
-    "GUNICORN_THREADS",
     "GUNICORN_TIMEOUT",
     "GUNICORN_GRACEFUL_TIMEOUT",
     "GUNICORN_LOG_LEVEL",
@@ -531,7 +530,8 @@ class TestGunicornConfig:
     def test_defaults_serve_on_all_interfaces_with_the_image_settings(self, clean_env):
         config = ConfigFileOnly(GUNICORN_CONFIG).cfg
         assert config.bind == ["0.0.0.0:8000"]
-        assert (config.workers, config.threads, config.worker_class_str) == (2, 4, "gthread")
+        assert (config.workers, config.worker_class_str) == (2, "uvicorn_worker.UvicornWorker")
+        assert config.wsgi_app == "todo_project.asgi:application"
         assert config.preload_app is False  # the background thread runs in each worker
         assert config.accesslog == "-"
         assert config.graceful_timeout < 30  # under the pod's default termination grace
@@ -543,7 +543,6 @@ class TestGunicornConfig:
         for name, value in {
             "PORT": "9123",
             "WEB_CONCURRENCY": "5",
-            "GUNICORN_THREADS": "8",
             "GUNICORN_TIMEOUT": "60",
             "GUNICORN_GRACEFUL_TIMEOUT": "10",
             "GUNICORN_LOG_LEVEL": "debug",
@@ -552,14 +551,14 @@ class TestGunicornConfig:
             clean_env.setenv(name, value)
         config = ConfigFileOnly(GUNICORN_CONFIG).cfg
         assert config.bind == ["0.0.0.0:9123"]
-        assert (config.workers, config.threads) == (5, 8)
+        assert config.workers == 5
         assert (config.timeout, config.graceful_timeout) == (60, 10)
         assert config.loglevel == "debug"
         assert config.forwarded_allow_ips == ["10.0.0.0/8"]
 
     @pytest.mark.parametrize(
         ("name", "value"),
-        [("WEB_CONCURRENCY", "many"), ("PORT", "http"), ("GUNICORN_THREADS", "-1")],
+        [("WEB_CONCURRENCY", "many"), ("PORT", "http"), ("GUNICORN_TIMEOUT", "soon")],
     )
     def test_a_bad_value_stops_gunicorn_before_it_serves(self, clean_env, name, value):
         clean_env.setenv(name, value)

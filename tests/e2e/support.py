@@ -93,16 +93,17 @@ class AppServer:
 
 
 @contextlib.contextmanager
-def run_app_server(workdir: Path) -> Iterator[AppServer]:
-    """Migrate a fresh database and serve the app with gunicorn until the block ends."""
-    database_url = os.environ.get("DATABASE_URL", "")
+def run_app_server(workdir: Path, *, as_make_run: bool = False) -> Iterator[AppServer]:
+    """Migrate a fresh database and serve the app with gunicorn until the block ends; or,
+    ``as_make_run``, as ``make run`` does: DEBUG on, SQLite, one uvicorn process."""
+    database_url = "" if as_make_run else os.environ.get("DATABASE_URL", "")
     with contextlib.ExitStack() as stack:
         env = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": str(workdir),
             "LANG": "C.UTF-8",
             "DJANGO_SETTINGS_MODULE": "todo_project.settings",
-            "DEBUG": "false",
+            "DEBUG": "true" if as_make_run else "false",
             "SECRET_KEY": "e2e-tests-only-" + os.urandom(16).hex(),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "TIDELINE_VAR_DIR": str(workdir / "var"),
@@ -125,7 +126,9 @@ def run_app_server(workdir: Path) -> Iterator[AppServer]:
             url=url, env=env, log_path=workdir / "server.log", email_dir=workdir / "emails"
         )
         server.manage("migrate", "--noinput", "-v0")
-        app = AppProcess("the app server", env, server.log_path, port=port).start()
+        app = AppProcess(
+            "the app server", env, server.log_path, port=port, dev_server=as_make_run
+        ).start()
         stack.callback(app.stop)
         yield server
 

@@ -84,10 +84,10 @@ def test_emit_writes_the_tables_topics_with_their_configured_names(alice, settin
 @pytest.mark.parametrize(
     ("roles", "topics"),
     [
-        (["all"], ["task-events", "task-recurrence", "task-reminders"]),
+        (["all"], ["task-events", "task-recurrence", "task-reminders", "task-updates"]),
         (["notifications"], ["task-events", "task-reminders"]),
         (["recurrence"], ["task-recurrence"]),
-        (["web"], []),
+        (["web"], ["task-updates"]),
         (["none"], []),
         (["notifications", "recurrence"], ["task-events", "task-recurrence", "task-reminders"]),
     ],

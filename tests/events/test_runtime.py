@@ -44,6 +44,7 @@ EVERY_ENTRY = [
     "retry-consumer-failures",
     "send-webhooks",
     "prune-outbox",
+    "prune-live-updates",
     "purge-expired-state",
     "purge-idempotency-keys",
     "fire-embedded-jobs",
@@ -54,6 +55,7 @@ WITH_DAPR = [
     "retry-consumer-failures",
     "send-webhooks",
     "prune-outbox",
+    "prune-live-updates",
     "purge-idempotency-keys",
 ]
 ROLE_BOUND = ["retry-consumer-failures", "send-webhooks", "fire-embedded-jobs"]

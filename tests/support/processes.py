@@ -1,7 +1,7 @@
 """Tideline as it is deployed, for tests: app processes under gunicorn on a scratch database.
 
 ``scratch_postgres_database`` makes a fresh database (dropped afterwards, and so are those left
-by killed runs); ``AppProcess`` runs ``gunicorn todo_project.wsgi`` with an environment of the
+by killed runs); ``AppProcess`` runs ``gunicorn todo_project.asgi`` with an environment of the
 test's choosing and can be stopped, restarted with a changed environment, and read (its log).
 Tests talk to such processes over HTTP only, never through the test process's database.
 """
@@ -96,14 +96,23 @@ def manage(env: dict[str, str], *args: str, timeout: float = 120) -> str:
 
 
 class AppProcess:
-    """``gunicorn todo_project.wsgi`` on ``127.0.0.1:<port>`` with ``env``, logging to
+    """``gunicorn todo_project.asgi`` on ``127.0.0.1:<port>`` (or, with ``dev_server``, one
+    uvicorn process as ``make run`` serves) with ``env``, logging to
     ``log_path``. ``start()`` waits for ``/healthz``; ``restart(**changes)`` stops it (a
     graceful SIGTERM) and starts it again with some variables changed."""
 
     def __init__(
-        self, name: str, env: dict[str, str], log_path: Path, *, port: int = 0, workers: int = 2
+        self,
+        name: str,
+        env: dict[str, str],
+        log_path: Path,
+        *,
+        port: int = 0,
+        workers: int = 2,
+        dev_server: bool = False,
     ) -> None:
         self.name = name
+        self.dev_server = dev_server
         self.env = dict(env)
         self.log_path = log_path
         self.port = port or free_port()
@@ -119,15 +128,7 @@ class AppProcess:
             return self
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "todo_project.wsgi",
-                    *("--bind", f"127.0.0.1:{self.port}"),
-                    *("--workers", str(self.workers), "--threads", "4"),
-                    *("--graceful-timeout", "5", "--access-logfile", "-"),
-                ],
+                self._command(),
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -136,6 +137,20 @@ class AppProcess:
         if wait:
             self.wait_until_healthy()
         return self
+
+    def _command(self) -> list[str]:
+        if self.dev_server:  # as `make run` serves: one uvicorn process
+            return [
+                *(sys.executable, "-m", "uvicorn", "todo_project.asgi:application"),
+                *("--host", "127.0.0.1", "--port", str(self.port)),
+                *("--timeout-graceful-shutdown", "5"),
+            ]
+        return [
+            *(sys.executable, "-m", "gunicorn", "todo_project.asgi"),
+            *("--bind", f"127.0.0.1:{self.port}"),
+            *("--workers", str(self.workers)),
+            *("--graceful-timeout", "5", "--access-logfile", "-"),
+        ]
 
     def wait_until_healthy(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT

@@ -286,3 +286,16 @@ def test_an_idle_process_relays_at_once(relay_calls):
     worker.kick()
 
     assert relayed.wait(RELAY_IDLE_WAIT_SECONDS / 2)
+
+
+def test_an_open_live_stream_does_not_keep_the_process_busy(relay_calls):
+    worker, _, relayed = relay_calls
+    worker.requests.started()  # an open page's /live/ stream, held for minutes
+    worker.requests.stream_opened()
+
+    worker.kick()
+
+    assert relayed.wait(RELAY_IDLE_WAIT_SECONDS / 2)  # at once, as if idle
+    worker.requests.stream_closed()
+    worker.requests.finished()
+    assert worker.requests.idle.is_set()

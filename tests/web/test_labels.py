@@ -424,8 +424,9 @@ def test_a_post_without_the_csrf_token_is_refused(alice, url, data):
 
 # --- query counts ---------------------------------------------------------------------------
 
-#: Session, user, profile, the list with its counts, and the sidebar's four queries.
-LABEL_PAGE_QUERIES = 8
+#: Session, user, profile, the list with its counts, the sidebar's four queries, and the
+#: live-updates position the page's stream starts from.
+LABEL_PAGE_QUERIES = 9
 
 
 @pytest.mark.parametrize("n", [1, 30])

@@ -344,8 +344,9 @@ def test_a_post_without_the_csrf_token_is_refused(alice, url, data):
 
 # --- query counts ---------------------------------------------------------------------------
 
-#: Session, user, profile, the views, their categories' names, and the sidebar's four queries.
-SAVED_VIEWS_PAGE_QUERIES = 9
+#: Session, user, profile, the views, their categories' names, the sidebar's four queries, and
+#: the live-updates position.
+SAVED_VIEWS_PAGE_QUERIES = 10
 
 
 @pytest.mark.parametrize("n", [1, 30])

@@ -277,8 +277,9 @@ def test_another_users_tasks_never_show(client, paris_alice, bob):
 
 
 #: Session, user, profile (the viewer's zone), the sidebar's four (counts, categories, tags,
-#: saved views), then COUNT, the page of tasks with their categories, and their tags.
-LIST_PAGE_QUERIES = 10
+#: saved views), then COUNT, the page of tasks with their categories, and their tags; and the
+#: live-updates position the page's stream starts from.
+LIST_PAGE_QUERIES = 11
 
 
 @pytest.mark.parametrize("n", [1, 50])

@@ -138,8 +138,8 @@ def test_choosing_the_reminder_channels(signed_in, receiver):
 
 #: GET /settings/: session, user, profile (time zone, then the form), feed token; the
 #: webhooks section: channel, ntfy topic, endpoints; the sidebar: counts, categories, tags,
-#: saved views.
-SETTINGS_QUERIES = 12
+#: saved views; the live view's cursor.
+SETTINGS_QUERIES = 13
 
 
 @pytest.mark.parametrize("n", [1, 8])
@@ -156,8 +156,8 @@ def test_the_settings_page_runs_the_same_queries_for_1_and_8_webhooks(
 
 
 #: GET /settings/webhooks/<id>/: session, user, profile (time zone), endpoint, log,
-#: attempts; the sidebar: counts, categories, tags, saved views.
-LOG_QUERIES = 10
+#: attempts; the sidebar: counts, categories, tags, saved views; the live view's cursor.
+LOG_QUERIES = 11
 
 
 @pytest.mark.parametrize("n", [1, 20])

@@ -208,6 +208,63 @@
     toggle.setAttribute("aria-expanded", String(open));
   });
 
+  /* --- live updates: changes made elsewhere show here without a reload ---------------- */
+  // The server pushes each change to this user's tasks (GET /live/, server-sent events; the
+  // browser reconnects by itself, resuming after the last event it saw). The page then
+  // fetches itself and swaps in the parts marked data-live-region: lists, counts, the task.
+  const liveMeta = document.querySelector('meta[name="tideline-live"]');
+  if (liveMeta && window.EventSource) {
+    let refreshTimer = null;
+    let refreshing = false;
+    const scheduleRefresh = (delay = 120) => {
+      clearTimeout(refreshTimer);
+      refreshTimer = setTimeout(refreshLiveRegions, delay);
+    };
+    // Never swap away a field someone is typing in; a focused checkbox or link is restored.
+    const editing = (element) => element.matches(
+      "textarea, select, [contenteditable], input:not([type=checkbox]):not([type=radio]):not([type=submit])");
+    const showGone = () => {
+      document.querySelectorAll("[data-live-gone]").forEach((region) => {
+        const note = document.createElement("div");
+        note.className = "empty-state";
+        note.setAttribute("role", "status");
+        note.textContent = region.dataset.liveGone;
+        region.replaceChildren(note);
+      });
+    };
+    const refreshLiveRegions = async () => {
+      // A delete waiting for its undo would come back: refresh once it is sent.
+      if (refreshing || pending.size) { scheduleRefresh(1000); return; }
+      refreshing = true;
+      try {
+        const response = await fetch(location.href, { credentials: "same-origin" });
+        if (response.status === 404) { showGone(); return; }
+        if (!response.ok) return;
+        const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+        const focused = document.activeElement && document.activeElement.id;
+        document.querySelectorAll("[data-live-region]").forEach((region) => {
+          const replacement = fresh.getElementById(region.id);
+          if (!replacement || region.contains(document.activeElement) && editing(document.activeElement)) return;
+          replacement.classList.toggle("is-open", region.classList.contains("is-open"));
+          region.replaceWith(replacement);
+          if (window.htmx) window.htmx.process(replacement);
+        });
+        const again = focused && document.getElementById(focused);
+        if (again && again !== document.activeElement) again.focus({ preventScroll: true });
+        document.documentElement.dataset.liveRefreshed = String(Date.now());
+      } catch (e) {
+        // Offline for a moment: the next change (or the reconnect's reset) refreshes.
+      } finally {
+        refreshing = false;
+      }
+    };
+    const source = new EventSource(liveMeta.content);
+    source.addEventListener("open", () => { document.documentElement.dataset.live = "open"; });
+    source.addEventListener("error", () => { document.documentElement.dataset.live = "reconnecting"; });
+    source.addEventListener("task", () => scheduleRefresh());
+    source.addEventListener("reset", () => scheduleRefresh());
+  }
+
   /* --- copy buttons (API token): shown only where the clipboard can be written -------- */
   if (navigator.clipboard) {
     document.querySelectorAll("[data-copy]").forEach((button) => { button.hidden = false; });
