@@ -151,6 +151,18 @@ def reminder_channels_update(*, user, channel: str, ntfy_url: str = "") -> Remin
     ntfy_url = ntfy_url.strip()
     if ntfy_url:
         _checked_url(ntfy_url, field="ntfy_url")
+    if channel == ReminderChannel.WEBHOOK and not any(
+        endpoint.wants("reminder.due")
+        for endpoint in WebhookEndpoint.objects.filter(
+            user=user, kind=EndpointKind.WEBHOOK, enabled=True
+        )
+    ):
+        raise ValidationError(
+            {
+                "channel": "None of your enabled webhooks wants reminder.due: add one first, "
+                "or keep e-mail, so reminders reach you."
+            }
+        )
     with transaction.atomic():
         channels, _ = ReminderChannels.objects.update_or_create(
             user=user, defaults={"channel": channel}

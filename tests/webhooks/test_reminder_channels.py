@@ -119,3 +119,11 @@ def test_removing_the_ntfy_topic_stops_the_pushes(api, receiver):
     choose(api, "both", ntfy_url="")
     remind(api)
     assert receiver.requests == []
+
+
+def test_webhook_only_needs_a_webhook_that_wants_reminders(api, receiver):
+    register(api, receiver, event_types=["task.created"])
+    response = api.put("/api/webhooks/reminder-channels/", {"channel": "webhook"}, format="json")
+    assert response.status_code == 400
+    assert "None of your enabled webhooks wants reminder.due" in response.json()["channel"][0]
+    assert api.get("/api/webhooks/reminder-channels/").json()["channel"] == "both"

@@ -124,6 +124,7 @@ def test_a_disabled_webhook_can_be_enabled_again(signed_in, alice, receiver, api
 
 
 def test_choosing_the_reminder_channels(signed_in, receiver):
+    add(signed_in, receiver, events=["reminder.due"])
     response = signed_in.post(
         reverse("reminder-channels-update"),
         {"channel": "webhook", "ntfy_url": receiver.url("/topic")},
