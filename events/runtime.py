@@ -112,6 +112,13 @@ SCHEDULE: tuple[Periodic, ...] = (
         purpose="delete live updates older than `LIVE_UPDATES_RETENTION_HOURS`",
     ),
     Periodic(
+        "prune-webhook-deliveries",
+        "webhooks.services.deliveries_prune",
+        every=3600,
+        purpose="delete finished webhook deliveries and their attempts older than"
+        " `WEBHOOK_RETENTION_DAYS`",
+    ),
+    Periodic(
         "purge-expired-state",
         "events.state.purge_expired_state",
         every=3600,

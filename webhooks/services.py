@@ -52,6 +52,7 @@ SECRET_PREFIX = "whsec_"
 WEBHOOK_ROLE = "notifications"
 #: Deliveries the sweep sends per run: no unbounded work.
 SWEEP_BATCH = 200
+PRUNE_BATCH = 10_000
 
 
 def new_secret() -> str:
@@ -437,6 +438,17 @@ def _tell_owner(endpoint_id: int) -> None:
         )
     except Exception:  # SMTP and connection errors of every kind: the page shows it anyway
         logger.warning("could not e-mail the owner of webhook %s", endpoint_id, exc_info=True)
+
+
+def deliveries_prune(*, now: dt.datetime | None = None) -> int:
+    """Delete finished deliveries (with their attempts) older than ``WEBHOOK_RETENTION_DAYS``,
+    at most ``PRUNE_BATCH`` per run; how many were deleted."""
+    cutoff = (now or timezone.now()) - dt.timedelta(days=settings.WEBHOOK_RETENTION_DAYS)
+    old = WebhookDelivery.objects.filter(
+        state__in=[DeliveryState.SUCCEEDED, DeliveryState.FAILED], created_at__lt=cutoff
+    ).values_list("pk", flat=True)[:PRUNE_BATCH]
+    deleted, _ = WebhookDelivery.objects.filter(pk__in=list(old)).delete()
+    return deleted
 
 
 def deliveries_sweep(*, now: dt.datetime | None = None) -> int:

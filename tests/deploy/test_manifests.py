@@ -99,6 +99,7 @@ SAFE_DEFAULTS = {
     "WEBHOOK_SWEEP_SECONDS": "webhook tuning",
     "WEBHOOK_SENDING_LEASE_SECONDS": "webhook tuning",
     "WEBHOOK_MAX_ENDPOINTS": "webhook tuning",
+    "WEBHOOK_RETENTION_DAYS": "webhook tuning",
     "TIDELINE_PROXY_COUNT": "1 behind the TLS proxy (TIDELINE_BEHIND_TLS_PROXY), else 0",
     "CACHE_URL": "per process: throttle counts per worker; lockouts are in the database",
     "AXES_FAILURE_LIMIT": "10 failed logins per username and address",

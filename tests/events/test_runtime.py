@@ -45,6 +45,7 @@ EVERY_ENTRY = [
     "send-webhooks",
     "prune-outbox",
     "prune-live-updates",
+    "prune-webhook-deliveries",
     "purge-expired-state",
     "purge-idempotency-keys",
     "fire-embedded-jobs",
@@ -56,6 +57,7 @@ WITH_DAPR = [
     "send-webhooks",
     "prune-outbox",
     "prune-live-updates",
+    "prune-webhook-deliveries",
     "purge-idempotency-keys",
 ]
 ROLE_BOUND = ["retry-consumer-failures", "send-webhooks", "fire-embedded-jobs"]
