@@ -8,8 +8,11 @@ would connect on our behalf to an address never checked.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import ipaddress
+import socket
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -18,6 +21,8 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .safety import Target, UnsafeURL, check_url
 
@@ -38,8 +43,50 @@ class Result:
     retry_after: float | None = None
 
 
+class _DeadlineMixin:
+    """A connection whose socket is shut down ``WEBHOOK_TIMEOUT_SECONDS`` after it connected:
+    the read timeout alone lets a receiver that trickles its answer a byte at a time hold an
+    attempt for ever."""
+
+    _watchdog: threading.Timer | None = None
+
+    def connect(self) -> None:
+        super().connect()
+        self._watchdog = threading.Timer(settings.WEBHOOK_TIMEOUT_SECONDS, self._expire)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def _expire(self) -> None:
+        sock = getattr(self, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        super().close()
+
+
+class _DeadlineHTTPConnection(_DeadlineMixin, HTTPConnection):
+    pass
+
+
+class _DeadlineHTTPSConnection(_DeadlineMixin, HTTPSConnection):
+    pass
+
+
+class _DeadlineHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _DeadlineHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
+
+
 class PinnedHostAdapter(HTTPAdapter):
-    """HTTPS to an address while SNI and the certificate check use the host name."""
+    """HTTPS to an address while SNI and the certificate check use the host name; every
+    connection with a deadline."""
 
     def __init__(self, host: str) -> None:
         self._host = host
@@ -49,6 +96,10 @@ class PinnedHostAdapter(HTTPAdapter):
         # urllib3 drops these TLS keywords for plain http:// pools.
         pool_kwargs.update(server_hostname=self._host, assert_hostname=self._host)
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _DeadlineHTTPPool,
+            "https": _DeadlineHTTPSPool,
+        }
 
 
 def pinned_url(target: Target) -> str:
@@ -126,9 +177,11 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Result:
     except requests.Timeout as exc:
         return Result(ok=False, retry=True, error=f"timed out: {exc}"[:500], duration_ms=took())
     except requests.RequestException as exc:
-        return Result(
-            ok=False, retry=True, error=f"connection failed: {exc}"[:500], duration_ms=took()
-        )
+        if took() >= timeout * 1000:  # the deadline shut the connection down
+            error = f"timed out: no whole answer within {timeout:g} s of connecting"
+        else:
+            error = f"connection failed: {exc}"
+        return Result(ok=False, retry=True, error=error[:500], duration_ms=took())
     finally:
         session.close()
     text = excerpt.decode("utf-8", errors="replace")

@@ -71,6 +71,7 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     delay: float = 0.0
+    trickle: float = 0.0  # seconds between the bytes of the answer: a slow-drip receiver
 
 
 class Receiver:
@@ -99,6 +100,12 @@ class Receiver:
                     receiver.on_request()
                 time.sleep(answer.delay)
                 try:
+                    if answer.trickle:
+                        raw = f"HTTP/1.1 {answer.status} OK\r\nX-Padding: {'x' * 60}\r\n\r\n"
+                        for byte in raw.encode():
+                            self.wfile.write(bytes([byte]))
+                            time.sleep(answer.trickle)
+                        return
                     self.send_response(answer.status)
                     for name, value in answer.headers.items():
                         self.send_header(name, value)
@@ -136,9 +143,11 @@ class Receiver:
         headers: dict[str, str] | None = None,
         body: bytes = b"",
         delay: float = 0.0,
+        trickle: float = 0.0,
     ) -> None:
-        """The next request gets this answer, after ``delay`` seconds (answers queue up)."""
-        self._script.append(Answer(status, headers or {}, body, delay))
+        """The next request gets this answer, after ``delay`` seconds, at ``trickle``
+        seconds a byte when given (answers queue up)."""
+        self._script.append(Answer(status, headers or {}, body, delay, trickle))
 
     @property
     def events(self) -> list[dict]:

@@ -102,6 +102,21 @@ def test_a_receiver_that_answers_too_slowly_times_out_and_is_retried(api, receiv
     assert 400 <= attempt.duration_ms < 1500
 
 
+def test_a_receiver_that_trickles_its_answer_is_cut_off_at_the_deadline(api, receiver, settings):
+    """Each byte comes within the read timeout, the whole answer would take 10 s: the
+    attempt ends WEBHOOK_TIMEOUT_SECONDS after connecting."""
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    hook = register(api, receiver)
+    receiver.answer(200, trickle=0.1)
+    one_change(api)
+
+    [delivery] = deliveries(hook["id"])
+    assert delivery.state == DeliveryState.PENDING
+    assert delivery.last_error == "timed out: no whole answer within 0.5 s of connecting"
+    [attempt] = delivery.attempt_log.all()
+    assert 500 <= attempt.duration_ms < 2000
+
+
 def test_an_endpoint_failing_n_deliveries_in_a_row_is_disabled_and_its_owner_emailed(
     api, receiver, django_capture_on_commit_callbacks
 ):
