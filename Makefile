@@ -10,24 +10,37 @@ STAMP := $(VENV)/.installed
 #: What `make run` watches for changes (templates are read afresh under DEBUG anyway).
 CODE_DIRS := todo_project tasks events notifications recurrence webhooks
 
-.PHONY: run test test-fast lint format migrate demo bench image clean
+.PHONY: run test test-fast lint format migrate demo superuser shell manage bench image clean
 
 # One virtualenv for every target: the runtime (requirements.txt, all the image installs)
-# plus the test suite and tooling (requirements-dev.txt includes requirements.txt).
+# plus the test suite and tooling (requirements-dev.txt includes requirements.txt). The first
+# run says what it does and shows pip's own progress.
+PINNED = $(shell cat requirements.txt requirements-dev.txt | grep -cE '^[A-Za-z0-9]')
 $(STAMP): requirements.txt requirements-dev.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
-	touch $(STAMP)
+	@test -x $(BIN)/python || { echo "==> Creating the virtualenv $(VENV) with $(PYTHON)"; \
+		$(PYTHON) -m venv $(VENV); }
+	@echo "==> Upgrading pip in $(VENV)"
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "==> Installing $(PINNED) pinned packages and their dependencies (requirements-dev.txt)"
+	$(BIN)/python -m pip install -r requirements-dev.txt
+	@touch $(STAMP)
+
+# The embedded default, for `make run` and an operator's commands alike: DEBUG on (so the
+# SECRET_KEY is generated into var/), and e-mail links to where `make run` serves.
+RUN_TARGETS := run migrate demo superuser shell manage
+$(RUN_TARGETS): export DEBUG ?= true
+$(RUN_TARGETS): export SITE_URL ?= http://$(HOST):$(PORT)
 
 ## Development server on the embedded default (SQLite, in-process events, console e-mail),
 ## under ASGI like production (uvicorn; reloads when the code changes), so open pages follow
 ## changes live. `manage.py runserver` works too (WSGI: each open page holds a thread).
-run: export DEBUG ?= true
 run: $(STAMP)
+	@echo "==> Migrating the database"
 	$(BIN)/python manage.py migrate --noinput
+	@echo "==> Loading the demo user (demo / tideline-demo)"
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py check
+	@echo "==> Serving http://$(HOST):$(PORT)/ (Ctrl-C stops)"
 	$(BIN)/python -m uvicorn todo_project.asgi:application --host $(HOST) --port $(PORT) \
 		--reload $(foreach dir,$(CODE_DIRS),--reload-dir $(dir)) --no-server-header
 
@@ -36,6 +49,18 @@ migrate: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python manage.py seed_demo
+
+## An operator's first steps, with what `make run` exports: an admin account for /admin/
+## (asks for a username, an e-mail and a password), a Django shell, and any management
+## command: `make manage ARGS="events_status"`.
+superuser: $(STAMP)
+	$(BIN)/python manage.py createsuperuser $(ARGS)
+
+shell: $(STAMP)
+	$(BIN)/python manage.py shell $(ARGS)
+
+manage: $(STAMP)
+	$(BIN)/python manage.py $(ARGS)
 
 ## The whole test suite (PostgreSQL when DATABASE_URL is set).
 test: $(STAMP)

@@ -69,7 +69,7 @@ def iso(value: dt.datetime, tz: zoneinfo.ZoneInfo) -> str:
 
 
 def task_document(row: tuple, tags: list[str]) -> dict:
-    from django.utils.duration import duration_string
+    from tasks.api.durations import iso_duration
 
     doc = {}
     tz = zone(row[7])
@@ -82,7 +82,7 @@ def task_document(row: tuple, tags: list[str]) -> dict:
         elif name == "remind_before" and value is not None:
             if not isinstance(value, dt.timedelta):
                 value = dt.timedelta(microseconds=value)
-            value = duration_string(value)
+            value = iso_duration(value)
         doc[RENAMED.get(name, name)] = value
     doc["tags"] = tags
     doc["recurrence_description"] = rule_in_words(

@@ -3,6 +3,8 @@
 from django.db import models
 from django.db.models import Q
 
+from todo_project.timezones import format_in_zone
+
 
 class DeliveryState(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"
@@ -46,4 +48,8 @@ class ReminderDelivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Reminder for task {self.task_id} at {self.remind_at:%Y-%m-%d %H:%M} ({self.state})"
+        """The time in the task's zone when the task is loaded (the admin loads it), else in
+        UTC; named either way."""
+        loaded = type(self).task.is_cached(self)
+        when = format_in_zone(self.remind_at, self.task.timezone if loaded else "UTC")
+        return f"Reminder for task {self.task_id} at {when} ({self.state})"

@@ -79,6 +79,27 @@ def delivery_ensure(task: Task) -> ReminderDelivery:
     return delivery
 
 
+@transaction.atomic
+def delivery_record_past(task: Task, *, state: str, sent_at: dt.datetime | None = None) -> bool:
+    """Record the task's current, past reminder as already over, sending nothing: ``sent``
+    (at ``sent_at``, shown on the task as ``reminder_sent``) or ``missed``. For history
+    such as the demo data. Conditional: False when the delivery has left ``scheduled``."""
+    if state not in (DeliveryState.SENT, DeliveryState.MISSED):
+        raise ValueError(f"a past reminder is sent or missed, not {state}")
+    delivery = delivery_ensure(task)
+    fields = (
+        {"sent_at": sent_at or delivery.remind_at}
+        if state == DeliveryState.SENT
+        else {"detail": MISSED_DETAIL}
+    )
+    recorded = ReminderDelivery.objects.filter(
+        pk=delivery.pk, state=DeliveryState.SCHEDULED
+    ).update(state=state, **fields)
+    if recorded and state == DeliveryState.SENT:
+        task_reminder_sent(task_id=task.pk, remind_at=delivery.remind_at)
+    return bool(recorded)
+
+
 def reminder_sync(task_id: int) -> None:
     """Schedule, reschedule or delete the task's one-shot reminder job (idempotent)."""
     task = Task.objects.filter(pk=task_id).first()

@@ -1,15 +1,19 @@
 """Operators' admin. Every write goes through ``tasks.services``, like the API's."""
 
 import zoneinfo
+from collections.abc import Callable
+from typing import Any
 
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import ValidationError
+from django.db import models as django_models
 from django.utils import timezone
 
-from todo_project.timezones import localize, to_local_naive
+from notifications.models import ReminderDelivery
+from todo_project.timezones import format_in_zone, localize, to_local_naive
 
 from . import services
 from .models import (
@@ -26,6 +30,51 @@ from .models import (
 TASK_FORM_FIELDS = [f for f in services.TASK_EDITABLE_FIELDS if f != "tags"]
 #: Date-times typed in the task form are wall-clock times in the task's own time zone.
 LOCAL_DATETIME_FIELDS = ("due_date", "remind_at")
+#: The system's date-times of a task, shown read-only in the task's own zone.
+SYSTEM_DATETIME_FIELDS = tuple(
+    name
+    for name in TASK_SYSTEM_FIELDS
+    if isinstance(Task._meta.get_field(name), django_models.DateTimeField)
+)
+
+
+def _itself(row: Task) -> Task:
+    return row
+
+
+def in_task_zone(
+    field: str, *, label: str | None = None, zone_of: Callable[[Any], Task] = _itself
+) -> Callable[[admin.ModelAdmin, Any], str | None]:
+    """An admin column or read-only field showing ``field`` of a row in its task's zone,
+    named: "2026-12-05 09:00 (Europe/Berlin)". ``zone_of`` gives the task whose zone counts
+    (the row itself, or the task the page is about), so one page never mixes zones."""
+
+    @admin.display(description=label or field.replace("_", " ").capitalize(), ordering=field)
+    def column(model_admin, row) -> str | None:
+        value = getattr(row, field)
+        return None if value is None else format_in_zone(value, zone_of(row).timezone)
+
+    column.__name__ = f"{field}_in_zone"
+    return column
+
+
+class OwnerScopedListFilter(admin.RelatedFieldListFilter):
+    """A category or tag filter: each choice named with its owner ("Work (alice)"), and only
+    the chosen user's once the user filter is set (names repeat across users)."""
+
+    def field_choices(self, field, request, model_admin):
+        owned = field.related_model.objects.select_related("user").order_by(
+            "user__username", "name"
+        )
+        user_id = request.GET.get("user__id__exact", "")
+        if user_id.isdigit():
+            owned = owned.filter(user_id=int(user_id))
+        return [(obj.pk, f"{obj.name} ({obj.user.username})") for obj in owned]
+
+    def has_output(self) -> bool:
+        # The admin drops a filter without choices, and with it a choice already made: a
+        # category of another user than the one chosen would then filter nothing.
+        return super().has_output() or bool(self.lookup_val)
 
 
 def _zone(name: str | None) -> zoneinfo.ZoneInfo | None:
@@ -52,10 +101,14 @@ class TaskAdminForm(forms.ModelForm):
             self.initial["tag_names"] = ", ".join(t.name for t in self.instance.tags.all())
             zone = _zone(self.instance.timezone)
             for name in LOCAL_DATETIME_FIELDS:
+                self.fields[name].help_text = f"In the task's time zone ({self.instance.timezone})."
                 value = getattr(self.instance, name)
                 if value is not None and zone is not None:
                     # Shown as the task's local wall-clock time, not the admin's.
                     self.initial[name] = to_local_naive(value, zone.key)
+        else:
+            for name in LOCAL_DATETIME_FIELDS:
+                self.fields[name].help_text = "In the task's time zone (the Timezone field)."
 
     def clean(self):
         cleaned = super().clean()
@@ -82,6 +135,49 @@ class TaskAdminForm(forms.ModelForm):
             self._update_errors(exc)
 
 
+class SpawnedTaskInline(admin.TabularInline):
+    """The instances a recurring task spawned, read-only, their times in this task's zone."""
+
+    model = Task
+    fk_name = "parent"
+    verbose_name = "spawned instance"
+    verbose_name_plural = "spawned instances"
+    fields = ["title", "occurrence_in_zone", "due_date_in_zone", "completed"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    occurrence_in_zone = in_task_zone("occurrence", zone_of=lambda row: row.parent)
+    due_date_in_zone = in_task_zone("due_date", label="Due", zone_of=lambda row: row.parent)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("parent")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReminderDeliveryInline(admin.TabularInline):
+    """The task's reminders and what became of each, read-only, in the task's zone."""
+
+    model = ReminderDelivery
+    fields = ["remind_at_in_zone", "state", "attempts", "sent_at_in_zone", "detail", "last_error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    remind_at_in_zone = in_task_zone("remind_at", label="Remind at", zone_of=lambda row: row.task)
+    sent_at_in_zone = in_task_zone("sent_at", label="Sent at", zone_of=lambda row: row.task)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("task")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
     form = TaskAdminForm
@@ -89,22 +185,48 @@ class TaskAdmin(admin.ModelAdmin):
         "title",
         "user",
         "priority",
-        "due_date",
+        "due_date_in_zone",
         "completed",
         "category",
         "tag_list",
         "has_recurrence",
-        "remind_at",
+        "remind_at_in_zone",
     ]
-    list_filter = ["priority", "completed", "due_date", "category", "tags", "recurrence_type"]
+    list_filter = [
+        ("user", admin.RelatedOnlyFieldListFilter),
+        "priority",
+        "completed",
+        "due_date",
+        ("category", OwnerScopedListFilter),
+        ("tags", OwnerScopedListFilter),
+        "recurrence_type",
+        "recurrence_mode",
+    ]
     search_fields = ["title", "description", "user__username", "tags__name"]
     date_hierarchy = "due_date"
     list_select_related = ["user", "category"]
-    readonly_fields = TASK_SYSTEM_FIELDS
+    # The system's date-times in the task's zone, like the due date and reminder typed above.
+    readonly_fields = [
+        f"{name}_in_zone" if name in SYSTEM_DATETIME_FIELDS else name for name in TASK_SYSTEM_FIELDS
+    ]
+    inlines = [SpawnedTaskInline, ReminderDeliveryInline]
     actions = ["mark_complete", "reopen"]
+
+    due_date_in_zone = in_task_zone("due_date", label="Due")
+    remind_at_in_zone = in_task_zone("remind_at", label="Reminder")
+    completed_at_in_zone = in_task_zone("completed_at")
+    next_occurrence_at_in_zone = in_task_zone("next_occurrence_at")
+    last_triggered_at_in_zone = in_task_zone("last_triggered_at")
+    occurrence_in_zone = in_task_zone("occurrence")
+    created_at_in_zone = in_task_zone("created_at")
+    updated_at_in_zone = in_task_zone("updated_at")
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("tags")
+
+    def get_inlines(self, request, obj):
+        # A task being added has spawned nothing and has no reminders yet.
+        return self.inlines if obj is not None else []
 
     @admin.display(description="Tags")
     def tag_list(self, task: Task) -> str:
@@ -183,7 +305,7 @@ class OwnedByServiceAdmin(admin.ModelAdmin):
 class CategoryAdmin(OwnedByServiceAdmin):
     list_display = ["name", "color", "user"]
     search_fields = ["name", "user__username"]
-    list_filter = ["user"]
+    list_filter = [("user", admin.RelatedOnlyFieldListFilter)]  # owners only, not every user
 
     def create_service(self, **kwargs):
         return services.category_create(**kwargs)
@@ -199,7 +321,7 @@ class CategoryAdmin(OwnedByServiceAdmin):
 class TagAdmin(OwnedByServiceAdmin):
     list_display = ["name", "user"]
     search_fields = ["name", "user__username"]
-    list_filter = ["user"]
+    list_filter = [("user", admin.RelatedOnlyFieldListFilter)]  # owners only, not every user
 
     def create_service(self, **kwargs):
         return services.tag_create(**kwargs)

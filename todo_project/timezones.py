@@ -94,3 +94,15 @@ def localize(value: dt.datetime | None, tz_name: str) -> dt.datetime | None:
     if value is None or value.tzinfo is not None or zone_named(tz_name) is None:
         return value
     return from_local_naive(value, tz_name)
+
+
+def format_in_zone(instant: dt.datetime, tz_name: str) -> str:
+    """An instant as an operator reads it: wall-clock time in the named zone, the zone named,
+    ``2026-12-05 09:00 (Europe/Berlin)`` (seconds only when there are some). A zone the host
+    cannot load is shown as UTC, named so."""
+    zone = zone_named(tz_name)
+    if zone is None:
+        zone, tz_name = zoneinfo.ZoneInfo("UTC"), "UTC"
+    local = instant.astimezone(zone)
+    shape = "%Y-%m-%d %H:%M:%S" if local.second or local.microsecond else "%Y-%m-%d %H:%M"
+    return f"{local.strftime(shape)} ({tz_name})"

@@ -19,12 +19,12 @@ from types import SimpleNamespace
 from django.db import router
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
-from django.utils.duration import duration_string
 
 from recurrence.describe import describe
 from recurrence.series import effective_rule
 
 from ..models import Task
+from .durations import iso_duration
 
 #: The columns the API shows, nothing else (no join: the category is its id).
 TASK_COLUMNS = (
@@ -141,7 +141,7 @@ def _representation(row: dict, tags: list[str]) -> dict:
         "recurrence_interval": row["recurrence_interval"],
         "recurrence_mode": row["recurrence_mode"],
         "remind_at": _local(row["remind_at"], zone),
-        "remind_before": None if remind_before is None else duration_string(remind_before),
+        "remind_before": None if remind_before is None else iso_duration(remind_before),
         "reminder_sent": row["reminder_sent"],
         "next_occurrence_at": _local(row["next_occurrence_at"], zone),
         "last_triggered_at": _local(row["last_triggered_at"], zone),

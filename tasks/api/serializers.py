@@ -27,6 +27,7 @@ from ..models import (
 )
 from ..quickadd import CHIP_KINDS, MAX_TEXT_LENGTH
 from ..services import MAX_TAGS_PER_TASK, reject_unknown_fields
+from .durations import IsoDurationField
 from .exceptions import as_drf_validation_error
 
 #: What a browser's HTML form adds beside the data: Django's CSRF token and the browsable
@@ -162,6 +163,11 @@ class TaskSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     tags = TagNamesField(required=False)
     due_date = LocalDateTimeField(required=False, allow_null=True)
     remind_at = LocalDateTimeField(required=False, allow_null=True)
+    remind_before = IsoDurationField(
+        required=False,
+        allow_null=True,
+        help_text='Remind this long before the due date: ISO 8601, e.g. "PT30M", "P1D".',
+    )
     recurrence_description = serializers.SerializerMethodField(
         help_text='The rule in words, e.g. "every 2 weeks on Monday and Friday".'
     )
@@ -272,7 +278,15 @@ class RegisterSerializer(StrictFieldsMixin, serializers.Serializer):
         return attrs
 
 
+#: A read-only field sent with another value than it has: a 400, never a silent no-op.
+READ_ONLY_MESSAGE = "Read-only: it cannot be changed."
+
+
 class ProfileSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    """``PATCH /api/me/``: besides an unknown field, a changed ``id`` or ``username`` is a
+    400 naming it (the account's own fields looked writable and answered 200 unchanged);
+    the same values sent back, as ``GET /api/me/`` shows them, are accepted."""
+
     id = serializers.IntegerField(source="user.id", read_only=True)
     username = serializers.CharField(source="user.username", read_only=True)
     email = serializers.EmailField(source="user.email", required=False, allow_blank=True)
@@ -281,6 +295,18 @@ class ProfileSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = Profile
         fields = ["id", "username", "email", "timezone", "reminders_enabled"]
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and self.instance is not None:
+            shown = self.to_representation(self.instance)
+            changed = sorted(
+                name
+                for name, field in self.fields.items()
+                if field.read_only and name in data and str(data[name]) != str(shown[name])
+            )
+            if changed:
+                raise serializers.ValidationError({name: [READ_ONLY_MESSAGE] for name in changed})
+        return super().to_internal_value(data)
 
 
 class SavedViewSerializer(StrictFieldsMixin, serializers.ModelSerializer):
@@ -336,7 +362,7 @@ class QuickAddPreviewSerializer(serializers.Serializer):
     recurrence_description = serializers.CharField()
     recurrence_mode = serializers.ChoiceField(choices=RecurrenceMode.choices)
     remind_at = serializers.DateTimeField(allow_null=True)
-    remind_before = serializers.DurationField(allow_null=True)
+    remind_before = IsoDurationField(allow_null=True)
     occurrences = serializers.ListField(
         child=serializers.DateTimeField(), help_text="The first five due dates of a repeat."
     )

@@ -131,7 +131,10 @@ RecurrenceModeField = Annotated[
 RemindAt = Annotated[str | None, Field(description="An ISO 8601 date-time to be reminded at.")]
 RemindBefore = Annotated[
     str | None,
-    Field(description='How long before the due date to be reminded: "01:00:00", "1 00:00:00".'),
+    Field(
+        description='How long before the due date to be reminded, ISO 8601: "PT1H", "P1D" '
+        '(as tasks show it; "01:00:00" is read too).'
+    ),
 ]
 
 

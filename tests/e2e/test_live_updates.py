@@ -78,6 +78,11 @@ def two_windows_of_one_user_and_one_of_another(browser: Browser, server: AppServ
         for page in (alice, elsewhere, bob):
             page.goto("/")
             wait_until_following(page)
+        # A third window shows the task's own page.
+        task_page = open_page(stack, browser, server)
+        log_in(task_page, f"alice-{tag}", PASSWORD)
+        task_page.goto(alice.get_by_role("link", name=FERNS, exact=True).get_attribute("href"))
+        wait_until_following(task_page)
         if "DATABASE_URL" in server.env:
             # Make sure both worker processes hold one of Alice's streams, so the change
             # crosses processes (the kernel spreads connections over the workers).
@@ -100,6 +105,12 @@ def two_windows_of_one_user_and_one_of_another(browser: Browser, server: AppServ
                 page, f"!({shows_pending(page, FERNS)})", done_at, "the completion"
             )
             expect(page.get_by_role("link", name="Completed 1")).to_be_visible()
+        assert_follows_within_a_second(
+            task_page,
+            "document.querySelector('#task-detail h1').textContent.includes('Completed')",
+            done_at,
+            "the task page",
+        )
 
         # Adding in another window: it appears in the first one.
         elsewhere.get_by_role("textbox", name="Quick add").fill(f"{PLUMBER} today")
@@ -108,6 +119,14 @@ def two_windows_of_one_user_and_one_of_another(browser: Browser, server: AppServ
         added_at = time.monotonic()
         assert_follows_within_a_second(
             alice, shows_pending(alice, PLUMBER), added_at, "the new task"
+        )
+
+        # Deleted in one window: the task page says so instead of showing a stale task.
+        alice.goto(task_page.url)
+        alice.get_by_role("link", name="Delete").click()
+        alice.get_by_role("button", name="Delete task").click()
+        expect(task_page.locator("#task-detail")).to_contain_text(
+            "This task was deleted in another window."
         )
 
         # Bob's window heard nothing of it: never refreshed, none of Alice's tasks.
@@ -127,3 +146,46 @@ def test_as_make_run_serves_it_every_window_follows_within_a_second(
     browser: Browser, make_run_server: AppServer
 ):
     two_windows_of_one_user_and_one_of_another(browser, make_run_server, "dev")
+
+
+def test_open_pages_hold_neither_a_worker_nor_a_database_connection(tmp_path):
+    """One worker whose pool has two connections, eight pages following it: the API still
+    answers at once, and every stream hears the next change."""
+    import requests
+
+    with run_app_server(
+        tmp_path, workers=1, database_prefix="tideline_e2epool_", DATABASE_POOL_MAX_SIZE="2"
+    ) as server:
+        registered = requests.post(
+            f"{server.url}/api/auth/register/",
+            json={"username": "many-tabs", "password": PASSWORD, "email": "tabs@example.com"},
+            timeout=10,
+        )
+        assert registered.status_code == 201, registered.text
+        token = requests.post(
+            f"{server.url}/api/auth/token/",
+            json={"username": "many-tabs", "password": PASSWORD},
+            timeout=10,
+        ).json()["token"]
+        auth = {"Authorization": f"Token {token}"}
+        streams = [
+            requests.get(f"{server.url}/live/", headers=auth, stream=True, timeout=10)
+            for _ in range(8)
+        ]
+        try:
+            assert [s.status_code for s in streams] == [200] * 8
+            started = time.monotonic()
+            listed = requests.get(f"{server.url}/api/tasks/", headers=auth, timeout=10)
+            assert listed.status_code == 200
+            assert time.monotonic() - started < 1.0
+
+            created = requests.post(
+                f"{server.url}/api/tasks/", json={"title": FERNS}, headers=auth, timeout=10
+            )
+            assert created.status_code == 201, created.text
+            for stream in streams:
+                lines = stream.iter_lines(decode_unicode=True)
+                assert any(line == "event: task" for line in lines)
+        finally:
+            for stream in streams:
+                stream.close()

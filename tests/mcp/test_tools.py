@@ -71,6 +71,7 @@ def test_a_task_from_fields_is_validated_by_the_apis_serializer(alice, call, mak
         )
     )
     assert task["due_date"] == "2030-03-01T17:00:00Z"
+    assert task["remind_before"] == "PT1H"  # ISO 8601, as the API writes it
     assert (task["category"], task["tags"], task["remind_at"]) == (
         work.pk,
         ["q4", "work"],

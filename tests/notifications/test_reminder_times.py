@@ -31,7 +31,7 @@ def test_remind_before_one_day_is_the_same_local_time_the_day_before_across_dst(
     body = response.json()
     assert body["due_date"] == "2026-11-01T09:00:00-05:00"
     assert body["remind_at"] == "2026-10-31T09:00:00-04:00"  # 09:00 local, not 10:00
-    assert body["remind_before"] == "1 00:00:00"
+    assert body["remind_before"] == "P1D"
     task = Task.objects.get(pk=body["id"])
     assert task.remind_at == dt.datetime(2026, 10, 31, 13, 0, tzinfo=UTC)
     assert task.due_date - task.remind_at == dt.timedelta(hours=25)
@@ -56,7 +56,7 @@ def test_moving_the_due_date_moves_a_relative_reminder_in_local_time(api):
 
     assert response.status_code == 200, response.json()
     assert response.json()["remind_at"] == "2026-11-01T09:00:00-05:00"
-    assert response.json()["remind_before"] == "1 00:00:00"
+    assert response.json()["remind_before"] == "P1D"
 
 
 def test_remind_before_in_minutes(api):

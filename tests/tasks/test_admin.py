@@ -63,6 +63,13 @@ def task_form(task: Task | None = None, **overrides) -> dict:
         "tag_names": "",
     }
     if task is not None:
+        # The change page's read-only inlines (spawned instances, reminders) send their
+        # management forms, as a browser does.
+        for prefix in ("spawned", "deliveries"):
+            data.update(
+                {f"{prefix}-{key}": "0" for key in ("TOTAL_FORMS", "INITIAL_FORMS")},
+                **{f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "1000"},
+            )
         data.update(
             title=task.title,
             description=task.description,

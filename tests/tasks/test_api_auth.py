@@ -184,12 +184,33 @@ def test_patching_me_changes_email_and_reminders(api, alice):
     assert Profile.objects.get(user=alice).reminders_enabled is False
 
 
-def test_patching_me_ignores_the_read_only_username(api, alice):
-    response = api.patch("/api/me/", {"username": "mallory"})
+@pytest.mark.parametrize("payload", [{"username": "mallory"}, {"id": 999}])
+def test_patching_me_to_change_a_read_only_field_is_400_naming_it(api, alice, payload):
+    response = api.patch("/api/me/", {**payload, "email": "new@example.org"})
 
-    assert response.status_code == 200
+    assert response.status_code == 400
+    field = next(iter(payload))
+    assert response.json() == {field: ["Read-only: it cannot be changed."]}
     alice.refresh_from_db()
-    assert alice.username == "alice"
+    assert (alice.username, alice.email) == ("alice", "alice@example.com")
+
+
+def test_patching_me_with_what_get_showed_and_a_new_email_changes_the_email(api, alice):
+    shown = api.get("/api/me/").json()
+
+    response = api.patch("/api/me/", {**shown, "email": "new@example.org"})
+
+    assert response.status_code == 200, response.json()
+    assert response.json() == {**shown, "email": "new@example.org"}
+
+
+def test_patching_me_from_a_form_with_the_same_username_is_accepted(api, alice):
+    response = api.patch(
+        "/api/me/", {"username": "alice", "timezone": "Asia/Tokyo"}, format="multipart"
+    )
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["timezone"] == "Asia/Tokyo"
 
 
 @pytest.mark.parametrize(

@@ -54,3 +54,17 @@ def test_signing_in_with_next_on_another_site_lands_on_the_home_page(alice):
     response = submit_login_form(client, "/api-auth/login/?next=https://evil.example/")
 
     assert response.redirect_chain == [("/", 302)]
+
+
+def test_a_login_posted_without_any_next_field_lands_on_the_home_page(alice):
+    """A script or an old bookmark of the form posts only the credentials: still never
+    Django's default /accounts/profile/ (a 404 here)."""
+    client = Client()
+
+    response = client.post(
+        "/api-auth/login/", {"username": "alice", "password": PASSWORD}, follow=True
+    )
+
+    assert response.redirect_chain == [("/", 302)]
+    assert response.status_code == 200
+    assert response.wsgi_request.user == alice

@@ -2,17 +2,22 @@
 
 import datetime as dt
 import io
+import zoneinfo
 from collections import Counter
 
 import pytest
+from dateutil.rrule import rrulestr
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from events.relay import relay_pending
+from notifications.models import DeliveryState, ReminderDelivery
+from recurrence.series import effective_rule
 from tasks.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERNAME
-from tasks.models import Category, Profile, Tag, Task
+from tasks.models import Category, Profile, RecurrenceMode, Tag, Task
 from tests.factories import make_task
 
 #: Due at 15:00 today: overdue or not depending on the time of day.
@@ -30,6 +35,7 @@ def seeded(django_db_setup, django_db_blocker):
     """``seed_demo`` run once for the module, in a transaction rolled back at its end."""
     with django_db_blocker.unblock(), transaction.atomic():
         seed()
+        relay_pending()  # the consumers see the new tasks (they schedule the reminders)
         yield
         transaction.set_rollback(True)
 
@@ -56,7 +62,7 @@ def titles(tasks) -> set[str]:
 
 
 def test_seed_demo_creates_a_dozen_pending_tasks_and_one_done(demo):
-    assert demo.tasks.filter(completed=False).count() == 12
+    assert demo.tasks.filter(completed=False).count() == 13
     [done] = demo.tasks.filter(completed=True)
     assert done.title == "Set up Tideline"
     assert done.completed_at is not None
@@ -92,6 +98,8 @@ def test_the_demo_has_reminders_before_the_due_date_and_at_a_time(demo):
     reminders = {t.title: t.remind_before for t in demo.tasks.filter(remind_at__isnull=False)}
 
     assert reminders == {
+        "Prepare quarterly report": dt.timedelta(days=1),
+        "Book dentist appointment": None,  # at a set time
         REVIEW: dt.timedelta(minutes=30),
         "Team stand-up": dt.timedelta(minutes=10),
         "Pay rent": dt.timedelta(days=1),
@@ -116,7 +124,7 @@ def test_the_demo_has_four_categories_and_tags_on_every_task(demo):
         "Work",
     ]
     per_category = Counter(demo.tasks.values_list("category__name", flat=True))
-    assert per_category == {"Work": 3, "Home": 3, "Health": 2, "Learning": 3, None: 2}
+    assert per_category == {"Work": 4, "Home": 3, "Health": 2, "Learning": 3, None: 2}
     assert Tag.objects.filter(user=demo).count() == 14
     assert demo.tasks.filter(tags__isnull=True).count() == 0
 
@@ -167,7 +175,7 @@ def test_the_demo_login_works_through_the_api(demo):
 
     overdue = [t["title"] for t in body["results"] if t["title"] != REVIEW]
     assert overdue == ["Prepare quarterly report", "Book dentist appointment", "Water the plants"]
-    assert client.get("/api/tasks/").json()["count"] == 13
+    assert client.get("/api/tasks/").json()["count"] == 14
 
 
 def test_seed_demo_on_an_empty_database_creates_the_demo(db):
@@ -176,5 +184,90 @@ def test_seed_demo_on_an_empty_database_creates_the_demo(db):
 
     output = seed()
 
-    assert get_user_model().objects.get(username=DEMO_USERNAME).tasks.count() == 13
-    assert "Demo user ready: log in as 'demo' / 'tideline-demo' (13 tasks)." in output
+    assert get_user_model().objects.get(username=DEMO_USERNAME).tasks.count() == 14
+    assert "Demo user ready: log in as 'demo' / 'tideline-demo' (14 tasks)." in output
+
+
+# --- the demo shows the product at its best ------------------------------------------------
+
+
+def local(instant: dt.datetime, zone: str) -> dt.datetime:
+    return instant.astimezone(zoneinfo.ZoneInfo(zone)).replace(tzinfo=None)
+
+
+def test_every_recurring_demo_task_is_first_due_on_an_occurrence_of_its_rule(demo):
+    recurring = [t for t in demo.tasks.filter(completed=False) if t.has_recurrence]
+
+    assert len(recurring) == 5
+    for task in recurring:
+        due = local(task.due_date, task.timezone)
+        # dateutil's own expansion: its first occurrence is the first the rule matches.
+        first = rrulestr(effective_rule(task), dtstart=due)[0]
+        assert first == due, f"{task.title} is first due {due:%a %d %b}, its rule says {first}"
+
+
+def test_the_demos_rent_is_due_on_the_first_of_a_month_at_ten(demo):
+    rent = demo.tasks.get(title="Pay rent")
+
+    due = local(rent.due_date, rent.timezone)
+    assert (due.day, due.hour, due.minute) == (1, 10, 0)
+    assert due.date() > timezone.now().astimezone(zoneinfo.ZoneInfo(rent.timezone)).date()
+
+
+def test_the_demo_has_overdue_today_and_upcoming_tasks(demo):
+    now = timezone.now()
+    pending = [t for t in demo.tasks.filter(completed=False, due_date__isnull=False)]
+
+    def today_there(task) -> dt.date:
+        return now.astimezone(zoneinfo.ZoneInfo(task.timezone)).date()
+
+    overdue = {
+        t.title
+        for t in pending
+        if t.due_date < now and local(t.due_date, t.timezone).date() < today_there(t)
+    }
+    today = {t.title for t in pending if local(t.due_date, t.timezone).date() == today_there(t)}
+    upcoming = {t.title for t in pending if local(t.due_date, t.timezone).date() > today_there(t)}
+    assert overdue == {"Prepare quarterly report", "Water the plants", "Book dentist appointment"}
+    assert today == {REVIEW}
+    assert {"Team stand-up", "Pay rent", "Call with the Tokyo office", "Renew passport"} <= upcoming
+
+
+def test_the_demo_repeats_both_on_a_schedule_and_after_completion(demo):
+    modes = Counter(t.recurrence_mode for t in demo.tasks.all() if t.has_recurrence)
+
+    assert set(modes) == {RecurrenceMode.SCHEDULE, RecurrenceMode.COMPLETION}
+
+
+def test_the_demo_has_a_reminder_scheduled_one_sent_and_one_missed(demo):
+    deliveries = {
+        d.task.title: (d.state, d.sent_at is not None)
+        for d in ReminderDelivery.objects.filter(task__user=demo).select_related("task")
+    }
+
+    assert deliveries["Prepare quarterly report"] == (DeliveryState.SENT, True)
+    assert deliveries["Book dentist appointment"] == (DeliveryState.MISSED, False)
+    scheduled = {title for title, (state, _) in deliveries.items() if state == "scheduled"}
+    assert scheduled >= {"Team stand-up", "Renew passport"}
+    assert demo.tasks.get(title="Prepare quarterly report").reminder_sent is True
+    assert demo.tasks.get(title="Book dentist appointment").reminder_sent is False
+
+
+def test_the_demo_shows_tasks_in_several_time_zones(demo):
+    zones = {t.title: t.timezone for t in demo.tasks.all()}
+
+    assert zones["Team stand-up"] == "America/New_York"
+    assert zones["Call with the Tokyo office"] == "Asia/Tokyo"
+    assert zones["Renew passport"] == "Europe/Paris"
+    assert len(set(zones.values())) >= 3
+
+
+def test_the_demos_tokyo_call_reads_10_00_in_tokyo_through_the_api(demo):
+    client = APIClient()
+    client.force_authenticate(demo)
+    call = demo.tasks.get(title="Call with the Tokyo office")
+
+    body = client.get(f"/api/tasks/{call.pk}/").json()
+
+    assert body["due_date"].endswith("T10:00:00+09:00")
+    assert body["timezone"] == "Asia/Tokyo"

@@ -9,11 +9,20 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from notifications.models import DeliveryState
+from notifications.services import delivery_record_past
+from recurrence.engine import first_on_rule
 from tasks import services
+from todo_project.timezones import from_local_naive
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "tideline-demo"
 DEMO_EMAIL = "demo@example.com"
+
+WEEKDAYS = "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"
+RENT = "FREQ=MONTHLY;BYMONTHDAY=1"
+RECYCLING = "FREQ=WEEKLY;INTERVAL=2;BYDAY=TH"
+RUN = "FREQ=DAILY;INTERVAL=2"
 
 CATEGORIES = [
     ("Work", "#2563eb"),
@@ -23,10 +32,24 @@ CATEGORIES = [
 ]
 
 
+#: Tasks of a team and a trip elsewhere: the demo shows times in several zones.
+NEW_YORK = "America/New_York"
+TOKYO = "Asia/Tokyo"
+PARIS = "Europe/Paris"
+
+
 def _at(days: int, hour: int, minute: int = 0, *, zone: zoneinfo.ZoneInfo) -> dt.datetime:
     """A local wall-clock time ``days`` from today."""
     day = timezone.now().astimezone(zone).date() + dt.timedelta(days=days)
     return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone)
+
+
+def _on_rule(rule: str, days: int, hour: int, minute: int = 0, *, zone_name: str) -> dt.datetime:
+    """The first occurrence of ``rule`` from ``days`` from today at that time, so that a
+    series starts on its rule ("Pay rent" on the 1st, never first on the 5th)."""
+    zone = zoneinfo.ZoneInfo(zone_name)
+    start = _at(days, hour, minute, zone=zone).replace(tzinfo=None)
+    return from_local_naive(first_on_rule(rule, start, zone_name), zone_name)
 
 
 class Command(BaseCommand):
@@ -72,6 +95,7 @@ class Command(BaseCommand):
                 priority="urgent",
                 tags=["reports", "q4"],
                 due_date=_at(-2, 17, zone=zone),
+                remind_before=dt.timedelta(days=1),  # sent (below)
                 description="Numbers from finance, charts from the dashboard.",
             ),
             dict(
@@ -87,17 +111,27 @@ class Command(BaseCommand):
                 category="Work",
                 priority="medium",
                 tags=["meetings"],
-                due_date=_at(1, 9, 30, zone=zone),
-                recurrence_rule="FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR",
+                timezone=NEW_YORK,  # the team's zone
+                due_date=_on_rule(WEEKDAYS, 1, 9, 30, zone_name=NEW_YORK),
+                recurrence_rule=WEEKDAYS,
                 remind_before=dt.timedelta(minutes=10),
+            ),
+            dict(
+                title="Call with the Tokyo office",
+                category="Work",
+                priority="high",
+                tags=["meetings", "calls"],
+                timezone=TOKYO,
+                due_date=_at(3, 10, zone=zoneinfo.ZoneInfo(TOKYO)),
+                description="Their 10:00: the roadmap for next quarter.",
             ),
             dict(
                 title="Pay rent",
                 category="Home",
                 priority="high",
                 tags=["bills"],
-                due_date=_at(5, 10, zone=zone),
-                recurrence_rule="FREQ=MONTHLY;BYMONTHDAY=1",
+                due_date=_on_rule(RENT, 1, 10, zone_name=zone_name),
+                recurrence_rule=RENT,
                 remind_before=dt.timedelta(days=1),
             ),
             dict(
@@ -114,8 +148,8 @@ class Command(BaseCommand):
                 category="Home",
                 priority="medium",
                 tags=["chores"],
-                due_date=_at(2, 20, zone=zone),
-                recurrence_rule="FREQ=WEEKLY;INTERVAL=2;BYDAY=TH",
+                due_date=_on_rule(RECYCLING, 2, 20, zone_name=zone_name),
+                recurrence_rule=RECYCLING,
             ),
             dict(
                 title="Book dentist appointment",
@@ -123,14 +157,15 @@ class Command(BaseCommand):
                 priority="medium",
                 tags=["calls"],
                 due_date=_at(-5, 12, zone=zone),
+                remind_at=_at(-5, 9, zone=zone),  # missed (below)
             ),
             dict(
                 title="30-minute run",
                 category="Health",
                 priority="low",
                 tags=["exercise"],
-                due_date=_at(1, 7, zone=zone),
-                recurrence_rule="FREQ=DAILY;INTERVAL=2",
+                due_date=_on_rule(RUN, 1, 7, zone_name=zone_name),
+                recurrence_rule=RUN,
                 recurrence_mode="completion",
             ),
             dict(
@@ -150,20 +185,25 @@ class Command(BaseCommand):
                 title="Renew passport",
                 priority="high",
                 tags=["errands"],
-                due_date=_at(21, 9, zone=zone),
-                remind_at=_at(14, 9, zone=zone),
+                timezone=PARIS,  # at the consulate in Paris
+                due_date=_at(21, 9, zone=zoneinfo.ZoneInfo(PARIS)),
+                remind_at=_at(14, 9, zone=zoneinfo.ZoneInfo(PARIS)),
                 description="Photos, old passport, the form from the post office.",
             ),
             dict(title="Plan weekend trip", priority="low", tags=["travel"]),
         ]
+        created = {}
         for sample in samples:
             category = sample.pop("category", None)
-            services.task_create(
+            created[sample["title"]] = services.task_create(
                 user=user,
                 category=categories[category] if category else None,
-                timezone_name=zone_name,
+                timezone_name=sample.pop("timezone", zone_name),
                 **sample,
             )
+        # Past reminders as they ended (the future ones are scheduled by the consumer).
+        delivery_record_past(created["Prepare quarterly report"], state=DeliveryState.SENT)
+        delivery_record_past(created["Book dentist appointment"], state=DeliveryState.MISSED)
         done = services.task_create(
             user=user,
             title="Set up Tideline",
