@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 #: What `make run` watches for changes (templates are read afresh under DEBUG anyway).
-CODE_DIRS := todo_project tasks events notifications recurrence
+CODE_DIRS := todo_project tasks events notifications recurrence webhooks
 
 .PHONY: run test test-fast lint format migrate demo superuser shell manage bench image clean
 

@@ -32,6 +32,7 @@ from notifications.consumers import (
 )
 from notifications.services import SWEEP_JOB_NAME
 from tasks.consumers import spawn_on_completion
+from webhooks.consumers import deliver_webhooks
 
 from .cloudevents import CloudEvent
 from .live import record_live_update
@@ -133,6 +134,14 @@ TABLE = RoutingTable(
                 role="notifications",
                 transactional=False,  # calls the Jobs API; an overwrite is idempotent
             ),
+            # Outgoing notifications, so the notifications role (docs/webhooks.md).
+            Consumer(
+                name="webhooks.deliver",
+                handler=deliver_webhooks,
+                event_types=TASK_EVENT_TYPES,
+                role="notifications",
+                transactional=False,  # HTTP; the (endpoint, event) row and its claim
+            ),
         ),
         # For live views: the web role's open pages (events/live.py) and outside clients.
         "task_updates": (
@@ -158,6 +167,13 @@ TABLE = RoutingTable(
                 event_types=(EventType.REMINDER_DUE,),
                 role="notifications",
                 transactional=False,  # SMTP; the delivery's claim makes it idempotent
+            ),
+            Consumer(
+                name="webhooks.deliver-reminder",
+                handler=deliver_webhooks,
+                event_types=(EventType.REMINDER_DUE,),
+                role="notifications",
+                transactional=False,  # HTTP (webhooks, ntfy); as webhooks.deliver
             ),
         ),
     },

@@ -91,6 +91,14 @@ SCHEDULE: tuple[Periodic, ...] = (
         role_bound=True,
     ),
     Periodic(
+        "send-webhooks",
+        "webhooks.services.deliveries_sweep",
+        every="WEBHOOK_SWEEP_SECONDS",
+        purpose="send webhook retries, redeliveries and test events that came due; release"
+        " claims older than `WEBHOOK_SENDING_LEASE_SECONDS`",
+        role_bound=True,
+    ),
+    Periodic(
         "prune-outbox",
         "events.relay.prune",
         every=3600,
@@ -102,6 +110,13 @@ SCHEDULE: tuple[Periodic, ...] = (
         "events.live.prune",
         every=3600,
         purpose="delete live updates older than `LIVE_UPDATES_RETENTION_HOURS`",
+    ),
+    Periodic(
+        "prune-webhook-deliveries",
+        "webhooks.services.deliveries_prune",
+        every=3600,
+        purpose="delete finished webhook deliveries and their attempts older than"
+        " `WEBHOOK_RETENTION_DAYS`",
     ),
     Periodic(
         "purge-expired-state",

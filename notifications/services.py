@@ -31,6 +31,7 @@ from events.state import state_store
 from tasks.models import Task
 from tasks.selectors import user_timezone
 from tasks.services import task_reminder_sent
+from webhooks.models import ReminderChannel
 
 from .models import DeliveryState, ReminderDelivery
 
@@ -259,6 +260,9 @@ def _skip_reason(delivery: ReminderDelivery) -> str:
         return "the user has no e-mail address"
     if profile is not None and not profile.reminders_enabled:
         return "the user turned reminders off"
+    channels = getattr(task.user, "reminder_channels", None)
+    if channels is not None and channels.channel == ReminderChannel.WEBHOOK:
+        return "the user wants reminders by webhook only"
     if not wants_reminder(task) or task.remind_at != delivery.remind_at:
         return "the task no longer wants this reminder"
     return ""
@@ -269,7 +273,9 @@ def reminder_deliver(delivery_id: int) -> str:
     now = timezone.now()
     if not _claim(delivery_id, now):
         return "not-claimed"
-    delivery = ReminderDelivery.objects.select_related("task__user__profile").get(pk=delivery_id)
+    delivery = ReminderDelivery.objects.select_related(
+        "task__user__profile", "task__user__reminder_channels"
+    ).get(pk=delivery_id)
     reason = _skip_reason(delivery)
     if reason:
         _finish(delivery_id, DeliveryState.SKIPPED, detail=reason)

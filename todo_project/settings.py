@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "events",
     "notifications",
     "recurrence",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -268,6 +269,8 @@ REST_FRAMEWORK = {
         "user": env.str("THROTTLE_USER", default="600/min"),
         # Per address, shared by /api/auth/token/ and /api/auth/register/.
         "auth": env.str("THROTTLE_AUTH", default="10/min"),
+        # Per user: webhook test events and redeliveries.
+        "webhooks": env.str("THROTTLE_WEBHOOKS", default="30/min"),
     },
     # The client's address: X-Forwarded-For's right-most entry behind the TLS proxy (the one
     # the proxy appended), else the peer address; a client's own header is never believed.
@@ -406,3 +409,21 @@ REMINDER_MAX_ATTEMPTS = env.int("REMINDER_MAX_ATTEMPTS", default=5)
 REMINDER_RETRY_BASE_SECONDS = env.float("REMINDER_RETRY_BASE_SECONDS", default=30.0)
 REMINDER_SENDING_LEASE_SECONDS = env.int("REMINDER_SENDING_LEASE_SECONDS", default=600)
 REMINDER_STATE_TTL_SECONDS = env.int("REMINDER_STATE_TTL_SECONDS", default=86400)
+
+# --- Webhooks (docs/webhooks.md) -----------------------------------------------------------
+# Plain http:// endpoints: only under DEBUG unless said otherwise (production: https:// only).
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+# CIDRs an operator admits although private/loopback/link-local (e.g. "10.0.5.0/24").
+WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+# A CA bundle (PEM file) for receivers with an internal CA; empty: the public CAs (certifi).
+WEBHOOK_CA_BUNDLE = env.str("WEBHOOK_CA_BUNDLE", default="")
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+WEBHOOK_RESPONSE_MAX_BYTES = env.int("WEBHOOK_RESPONSE_MAX_BYTES", default=2048)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=5)
+WEBHOOK_SWEEP_SECONDS = env.float("WEBHOOK_SWEEP_SECONDS", default=5.0)
+WEBHOOK_SENDING_LEASE_SECONDS = env.int("WEBHOOK_SENDING_LEASE_SECONDS", default=300)
+WEBHOOK_MAX_ENDPOINTS = env.int("WEBHOOK_MAX_ENDPOINTS", default=10)
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("tasks.web.urls")),
     path("admin/", admin.site.urls),
     path("api/", include(("tasks.api.urls", "api"))),
+    path("api/", include(("webhooks.api", "webhooks"))),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path(

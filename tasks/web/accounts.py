@@ -16,6 +16,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from webhooks.forms import settings_section
+
 from .. import selectors, services
 from ..feeds import feed_url
 from ..models import ApiToken, timezone_names
@@ -99,8 +101,14 @@ def settings_page(request: HttpRequest) -> HttpResponse:
 
 
 def _settings_page(
-    request: HttpRequest, form: SettingsForm, *, status: int = 200, new_feed_url: str = ""
+    request: HttpRequest,
+    form: SettingsForm,
+    *,
+    status: int = 200,
+    new_feed_url: str = "",
+    **webhooks: Any,
 ) -> HttpResponse:
+    """The settings page; ``webhooks`` are the webhooks section's forms or new endpoint."""
     return render(
         request,
         "accounts/settings.html",
@@ -109,9 +117,16 @@ def _settings_page(
             "timezones": timezone_names(),
             "feed": selectors.feed_token_get(user=request.user),
             "new_feed_url": new_feed_url,
+            **settings_section(request.user, **webhooks),
         },
         status=status,
     )
+
+
+def render_settings(request: HttpRequest, *, status: int = 200, **webhooks: Any) -> HttpResponse:
+    """The settings page as it stands, with the webhooks section's ``webhooks`` (a refused
+    form, a just-registered endpoint whose secret is shown this once)."""
+    return _settings_page(request, _settings_form(request.user), status=status, **webhooks)
 
 
 def _settings_form(user) -> SettingsForm:

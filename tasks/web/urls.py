@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("tasks.web.importing")),
     path("", include("tasks.web.live")),
     path("", include("tasks.web.accounts")),
+    path("", include("webhooks.web")),
 ]

@@ -57,6 +57,7 @@ IMAGE_CONTENTS = {
     "events",
     "notifications",
     "recurrence",
+    "webhooks",
     "templates",
 }
 #: What must never reach the build context.
@@ -524,6 +525,14 @@ class TestBuildContext:
 
     def test_every_file_the_image_names_exists(self):
         assert all((ROOT / name).exists() for name in IMAGE_CONTENTS)
+
+    def test_every_local_app_is_in_the_image(self, settings):
+        local = {
+            app.split(".")[0]
+            for app in settings.INSTALLED_APPS
+            if (ROOT / app.split(".")[0]).is_dir()
+        }
+        assert local - IMAGE_CONTENTS == set()
 
 
 class TestGunicornConfig:

@@ -42,8 +42,10 @@ BROKER = "redis://127.0.0.1:6379/15"  # never contacted: the relay trigger is re
 EVERY_ENTRY = [
     "sweep-outbox",
     "retry-consumer-failures",
+    "send-webhooks",
     "prune-outbox",
     "prune-live-updates",
+    "prune-webhook-deliveries",
     "purge-expired-state",
     "purge-idempotency-keys",
     "fire-embedded-jobs",
@@ -52,11 +54,13 @@ EVERY_ENTRY = [
 WITH_DAPR = [
     "sweep-outbox",
     "retry-consumer-failures",
+    "send-webhooks",
     "prune-outbox",
     "prune-live-updates",
+    "prune-webhook-deliveries",
     "purge-idempotency-keys",
 ]
-ROLE_BOUND = ["retry-consumer-failures", "fire-embedded-jobs"]
+ROLE_BOUND = ["retry-consumer-failures", "send-webhooks", "fire-embedded-jobs"]
 SHARED = [name for name in EVERY_ENTRY if name not in ROLE_BOUND]
 SHARED_WITH_DAPR = [name for name in WITH_DAPR if name not in ROLE_BOUND]
 
@@ -150,7 +154,9 @@ WHO_RUNS_WHAT = {
         no_role=[],
     ),
     "dapr": dict(beat=[], role=WITH_DAPR, no_role=SHARED_WITH_DAPR),
-    "dapr and celery": dict(beat=SHARED_WITH_DAPR, role=["retry-consumer-failures"], no_role=[]),
+    "dapr and celery": dict(
+        beat=SHARED_WITH_DAPR, role=["retry-consumer-failures", "send-webhooks"], no_role=[]
+    ),
 }
 
 
@@ -208,6 +214,7 @@ def test_a_broken_split_is_caught(db, settings, tmp_path, monkeypatch):
 def test_the_embedded_scheduler_runs_due_work_and_waits_out_each_interval(db, settings, tmp_path):
     settings.VAR_DIR = tmp_path
     settings.RELAY_SWEEP_SECONDS = 5.0
+    settings.WEBHOOK_SWEEP_SECONDS = 5.0
     expire_and_keep_state()
     worker = BackgroundWorker()
 
@@ -218,6 +225,7 @@ def test_the_embedded_scheduler_runs_due_work_and_waits_out_each_interval(db, se
     assert worker.run_due_work(now=1005.0) == [
         "sweep-outbox",
         "retry-consumer-failures",
+        "send-webhooks",
         "fire-embedded-jobs",
     ]
     assert worker.run_due_work(now=4600.0) == EVERY_ENTRY

@@ -37,7 +37,7 @@ def _in_process(monkeypatch):
     """Throttles out of the way, and the WSGI app sharing the test's connection (and its
     transaction) as Django's test client does: no closing of "old" connections around
     each request."""
-    for scope in ("anon", "user", "auth"):
+    for scope in ("anon", "user", "auth", "webhooks"):
         monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, scope, "1000000/min")
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
@@ -117,6 +117,12 @@ SEMANTIC_RULES = {
     "POST /api/tags/": "a name not taken",
     "PUT /api/tags/{id}/": "a name not taken",
     "PATCH /api/tags/{id}/": "a name not taken",
+    "POST /api/webhooks/": "the URL's host resolves to public addresses only",
+    "PUT /api/webhooks/{id}/": "as POST /api/webhooks/",
+    "PATCH /api/webhooks/{id}/": "as POST /api/webhooks/",
+    "PUT /api/webhooks/reminder-channels/": "the ntfy URL's host resolves to public addresses",
+    "POST /api/webhooks/{id}/test/": "the webhook is enabled",
+    "POST /api/webhooks/{id}/deliveries/{delivery_id}/redeliver/": "the webhook is enabled",
 }
 
 
