@@ -44,6 +44,7 @@ def test_the_rates_come_from_the_settings():
         "anon": "60/min",
         "user": "600/min",
         "auth": "10/min",
+        "webhooks": "30/min",
     }
 
 
