@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
@@ -58,6 +59,8 @@ def record_live_update(event: CloudEvent) -> None:
     row until commit, so one user's updates commit in the order of their numbers.
     """
     user_id = event.data["user_id"]
+    if not get_user_model().objects.filter(pk=user_id).exists():
+        return  # the account was deleted since: no page of it is open
     seq = _take_next_position(user_id, event.id)
     LiveUpdate.objects.create(
         user_id=user_id,

@@ -147,7 +147,7 @@ if DATABASE_POOL and DATABASES["default"]["ENGINE"] == "django.db.backends.postg
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
-        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=5),
         # A request waits this long for a free connection, then answers 503 (outage.py).
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=5.0),
     }

@@ -1,4 +1,5 @@
-"""``GET /live/``: the signed-in user's task changes as server-sent events.
+"""``GET /live/``: the signed-in user's task changes as server-sent events (or an API token
+owner's: ``Authorization: Token <secret>``, for a script).
 
 Open pages follow it (``tideline/app.js``) and refresh their lists and counts in place. A
 stream is a cursor on the user's live-updates log (``events.live``): it sends the updates
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -29,8 +31,10 @@ from django.db import DatabaseError, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import path
 from django.views.decorators.http import require_GET
+from rest_framework.exceptions import AuthenticationFailed
 
 from events import background, live
+from tasks.authentication import ApiTokenAuthentication
 
 #: The browser waits this long before reconnecting after a stream ends or breaks.
 RETRY_MILLISECONDS = 2000
@@ -41,8 +45,9 @@ MAX_EVENT_ID_LENGTH = 255
 
 @require_GET
 def live_updates(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_authenticated:
-        return JsonResponse({"detail": "Sign in to follow live updates."}, status=401)
+    user, refusal = _follower(request)
+    if user is None:
+        return JsonResponse({"detail": refusal}, status=401)
     last_event_id = request.headers.get("Last-Event-ID") or request.GET.get("after", "")
     field = "Last-Event-ID" if request.headers.get("Last-Event-ID") else "after"
     if len(last_event_id) > MAX_EVENT_ID_LENGTH or not last_event_id.isprintable():
@@ -50,8 +55,8 @@ def live_updates(request: HttpRequest) -> HttpResponse:
             {field: [f"Not an event id (at most {MAX_EVENT_ID_LENGTH} printable characters)."]},
             status=400,
         )
-    cursor = _Cursor.starting_at(request.user.pk, last_event_id)
-    waiter = live.Waiter(request.user.pk)
+    cursor = _Cursor.starting_at(user.pk, last_event_id)
+    waiter = live.Waiter(user.pk)
     if not live.hub.open(waiter):
         response = JsonResponse(
             {"detail": "Too many open live pages; close some tabs and reload."}, status=429
@@ -60,6 +65,9 @@ def live_updates(request: HttpRequest) -> HttpResponse:
         return response
     background.worker.requests.stream_opened()
     if isinstance(request, ASGIRequest):
+        # The request's thread keeps its connection until the response ends, minutes from
+        # now: give it back to the pool, the stream reads with connections of its own.
+        connections.close_all()
         stream = _stream_async(cursor, waiter)
     else:
         stream = _stream_sync(cursor, waiter)
@@ -67,6 +75,20 @@ def live_updates(request: HttpRequest) -> HttpResponse:
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # a buffering proxy (nginx) would hold the events
     return response
+
+
+def _follower(request: HttpRequest) -> tuple[Any, str]:
+    """The signed-in user (a page's session), or the owner of an API token sent as
+    ``Authorization: Token <secret>`` (a script following its changes); else why not."""
+    if request.user.is_authenticated:
+        return request.user, ""
+    try:
+        found = ApiTokenAuthentication().authenticate(request)
+    except AuthenticationFailed as exc:
+        return None, str(exc.detail)
+    if found is None:
+        return None, "Sign in, or send Authorization: Token <API token>, to follow live updates."
+    return found[0], ""
 
 
 class _Cursor:

@@ -63,7 +63,7 @@ SAFE_DEFAULTS = {
     "EVENT_RETRY_BASE_SECONDS": "the app's own backoff between those attempts, in every mode",
     "EVENT_RETRY_MAX_SECONDS": "as EVENT_RETRY_BASE_SECONDS",
     "DATABASE_POOL": "on: gunicorn.conf.py turns it on for the server processes",
-    "DATABASE_POOL_MAX_SIZE": "10 connections per process",
+    "DATABASE_POOL_MAX_SIZE": "5 connections per process (docs/deploy.md, Sizing)",
     "DATABASE_POOL_TIMEOUT": "5 s, then a 503 with Retry-After",
     "LIVE_HEARTBEAT_SECONDS": "live-updates tuning",
     "LIVE_STREAM_MAX_SECONDS": "live-updates tuning",

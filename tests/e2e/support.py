@@ -93,9 +93,18 @@ class AppServer:
 
 
 @contextlib.contextmanager
-def run_app_server(workdir: Path, *, as_make_run: bool = False) -> Iterator[AppServer]:
-    """Migrate a fresh database and serve the app with gunicorn until the block ends; or,
-    ``as_make_run``, as ``make run`` does: DEBUG on, SQLite, one uvicorn process."""
+def run_app_server(
+    workdir: Path,
+    *,
+    as_make_run: bool = False,
+    workers: int = 2,
+    database_prefix: str = E2E_DATABASE_PREFIX,
+    **settings: str,
+) -> Iterator[AppServer]:
+    """Migrate a fresh database and serve the app with gunicorn (``workers``, the
+    environment's ``settings`` changed) until the block ends; or, ``as_make_run``, as
+    ``make run`` does: DEBUG on, SQLite, one uvicorn process. A second server at once needs
+    its own ``database_prefix``."""
     database_url = "" if as_make_run else os.environ.get("DATABASE_URL", "")
     with contextlib.ExitStack() as stack:
         env = {
@@ -116,8 +125,9 @@ def run_app_server(workdir: Path, *, as_make_run: bool = False) -> Iterator[AppS
         }
         if database_url.startswith(("postgres://", "postgresql://")):
             env["DATABASE_URL"] = stack.enter_context(
-                scratch_postgres_database(database_url, E2E_DATABASE_PREFIX)
+                scratch_postgres_database(database_url, database_prefix)
             )
+        env.update(settings)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         env["SITE_URL"] = url
@@ -127,7 +137,12 @@ def run_app_server(workdir: Path, *, as_make_run: bool = False) -> Iterator[AppS
         )
         server.manage("migrate", "--noinput", "-v0")
         app = AppProcess(
-            "the app server", env, server.log_path, port=port, dev_server=as_make_run
+            "the app server",
+            env,
+            server.log_path,
+            port=port,
+            workers=workers,
+            dev_server=as_make_run,
         ).start()
         stack.callback(app.stop)
         yield server

@@ -127,3 +127,46 @@ def test_as_make_run_serves_it_every_window_follows_within_a_second(
     browser: Browser, make_run_server: AppServer
 ):
     two_windows_of_one_user_and_one_of_another(browser, make_run_server, "dev")
+
+
+def test_open_pages_hold_neither_a_worker_nor_a_database_connection(tmp_path):
+    """One worker whose pool has two connections, eight pages following it: the API still
+    answers at once, and every stream hears the next change."""
+    import requests
+
+    with run_app_server(
+        tmp_path, workers=1, database_prefix="tideline_e2epool_", DATABASE_POOL_MAX_SIZE="2"
+    ) as server:
+        registered = requests.post(
+            f"{server.url}/api/auth/register/",
+            json={"username": "many-tabs", "password": PASSWORD, "email": "tabs@example.com"},
+            timeout=10,
+        )
+        assert registered.status_code == 201, registered.text
+        token = requests.post(
+            f"{server.url}/api/auth/token/",
+            json={"username": "many-tabs", "password": PASSWORD},
+            timeout=10,
+        ).json()["token"]
+        auth = {"Authorization": f"Token {token}"}
+        streams = [
+            requests.get(f"{server.url}/live/", headers=auth, stream=True, timeout=10)
+            for _ in range(8)
+        ]
+        try:
+            assert [s.status_code for s in streams] == [200] * 8
+            started = time.monotonic()
+            listed = requests.get(f"{server.url}/api/tasks/", headers=auth, timeout=10)
+            assert listed.status_code == 200
+            assert time.monotonic() - started < 1.0
+
+            created = requests.post(
+                f"{server.url}/api/tasks/", json={"title": FERNS}, headers=auth, timeout=10
+            )
+            assert created.status_code == 201, created.text
+            for stream in streams:
+                lines = stream.iter_lines(decode_unicode=True)
+                assert any(line == "event: task" for line in lines)
+        finally:
+            for stream in streams:
+                stream.close()

@@ -81,11 +81,26 @@ def page_position(client: Client) -> str:
     return re.search(r'<meta name="tideline-live" content="/live/\?after=([^"]*)">', body)[1]
 
 
-def test_a_stream_needs_a_signed_in_user(client):
+def test_a_stream_needs_a_signed_in_user_or_an_api_token(db, client):
     response = client.get("/live/")
 
     assert response.status_code == 401
-    assert response.json() == {"detail": "Sign in to follow live updates."}
+    assert response.json() == {
+        "detail": "Sign in, or send Authorization: Token <API token>, to follow live updates."
+    }
+    wrong = client.get("/live/", headers={"Authorization": "Token tdl_not-a-token"})
+    assert wrong.status_code == 401
+    assert wrong.json() == {"detail": "Invalid token: it is wrong, or it was revoked."}
+
+
+def test_a_script_follows_with_its_api_token(alice, client):
+    token = services.api_token_create(user=alice, name="follower")[1]
+    make_task(alice, title="For the script")
+    relay_pending()
+
+    events = read(client, "/live/?after=start", Authorization=f"Token {token}")
+
+    assert [kind for _, kind, _ in task_events(events)] == ["task.created"]
 
 
 def test_a_page_stream_sends_the_changes_made_after_the_page_was_rendered(alice, alice_client):
