@@ -1105,11 +1105,14 @@ def tasks_import_ical(*, user, data: bytes) -> ImportReport:
             }
         )
     profile_zone = profile_get(user=user).timezone
-    held = _ical_uids_held(user=user, uids={str(item.get("UID", "")).strip() for item in items})
+    held = _ical_uids_held(user=user, uids={_ical_uid(item) for item in items})
     created, already, skipped = [], [], []
-    for index, item in enumerate(items, start=1):
+    # In UID order: two imports waiting on each other's new UIDs wait in the same order, so
+    # never in a deadlock (a file's duplicate UIDs keep their order: the first is created).
+    numbered = sorted(enumerate(items, start=1), key=lambda pair: _ical_uid(pair[1]))
+    for index, item in numbered:
         summary = str(item.get("SUMMARY", "")).strip()
-        uid = str(item.get("UID", "")).strip()
+        uid = _ical_uid(item)
         if uid in held and "RECURRENCE-ID" not in item:
             already.append(AlreadyImported(index=index, uid=uid, summary=summary, id=held[uid]))
             continue
@@ -1134,7 +1137,19 @@ def tasks_import_ical(*, user, data: bytes) -> ImportReport:
                 held[uid] = task.pk  # the same UID later in the file is the same item
             continue
         skipped.append(SkippedItem(index=index, uid=uid, summary=summary, reason=reason))
-    return ImportReport(created=created, already_imported=already, skipped=skipped)
+    return ImportReport(
+        created=sorted(created, key=_by_index),
+        already_imported=sorted(already, key=_by_index),
+        skipped=sorted(skipped, key=_by_index),
+    )
+
+
+def _ical_uid(item) -> str:
+    return str(item.get("UID", "")).strip()
+
+
+def _by_index(entry: ImportedTask | AlreadyImported | SkippedItem) -> int:
+    return entry.index
 
 
 def _ical_uids_held(*, user, uids: set[str]) -> dict[str, int]:

@@ -840,12 +840,23 @@ needs_postgresql = pytest.mark.skipif(
 )
 
 
+def todos(*uids: str) -> bytes:
+    items = [f"BEGIN:VTODO\r\nUID:{uid}\r\nSUMMARY:Item {uid}\r\nEND:VTODO" for uid in uids]
+    return ics("BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:x", *items, "END:VCALENDAR")
+
+
 @needs_postgresql
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_double_submit_creates_each_task_once(alice, monkeypatch):
-    """The first import holds its new task uncommitted; the second, started meanwhile, finds
-    no UID held, waits on the unique index and reports the item as already imported."""
+@pytest.mark.parametrize(
+    "second_file",
+    [todos("a", "b"), todos("b", "a")],
+    ids=["the-same-file-twice", "the-same-items-in-another-order"],
+)
+def test_a_double_submit_creates_each_task_once(alice, monkeypatch, second_file):
+    """The first import holds its first new task uncommitted; the second, started meanwhile,
+    finds no UID held, waits on the unique index and reports the items as already imported
+    (never a deadlock, whatever the order of the items in the files)."""
     started, release = threading.Event(), threading.Event()
     real_create = services.task_create
 
@@ -857,12 +868,13 @@ def test_a_double_submit_creates_each_task_once(alice, monkeypatch):
         return task
 
     monkeypatch.setattr(services, "task_create", first_holds_its_transaction)
+    files = {"first": todos("a", "b"), "second": second_file}
     reports = {}
 
     def run_import():
         try:
             name = threading.current_thread().name
-            reports[name] = services.tasks_import_ical(user=alice, data=THUNDERBIRD_VTODO)
+            reports[name] = services.tasks_import_ical(user=alice, data=files[name])
         finally:
             connections.close_all()
 
@@ -877,7 +889,10 @@ def test_a_double_submit_creates_each_task_once(alice, monkeypatch):
     first.join(timeout=10)
     second.join(timeout=10)
 
-    [task] = Task.objects.filter(user=alice)
-    assert [c.id for c in reports["first"].created] == [task.pk]
+    tasks = dict(Task.objects.filter(user=alice).values_list("ical_uid", "pk"))
+    assert sorted(tasks) == ["a", "b"]
+    assert [(c.index, c.id) for c in reports["first"].created] == [(1, tasks["a"]), (2, tasks["b"])]
     assert reports["second"].created == []
-    assert [a.id for a in reports["second"].already_imported] == [task.pk]
+    assert sorted((a.uid, a.id) for a in reports["second"].already_imported) == sorted(
+        tasks.items()
+    )
