@@ -39,7 +39,6 @@ run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	@echo "==> Loading the demo user (demo / tideline-demo)"
 	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py check
 	@echo "==> Serving http://$(HOST):$(PORT)/ (Ctrl-C stops)"
 	$(BIN)/python -m uvicorn todo_project.asgi:application --host $(HOST) --port $(PORT) \
 		--reload $(foreach dir,$(CODE_DIRS),--reload-dir $(dir)) --no-server-header

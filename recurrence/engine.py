@@ -125,19 +125,21 @@ def next_scheduled(
 
 
 def first_on_rule(rule: str, start: dt.datetime, tz_name: str) -> dt.datetime | None:
-    """The first occurrence that ``rule`` itself matches at or after ``start`` (naive local
-    time), at ``start``'s time of day unless the rule sets one: a first due date that starts a
-    series on its rule. RFC 5545 counts any DTSTART as the first occurrence, so a series "on
-    the 1st of each month" given a due date on the 5th would be due on the 5th first.
+    """The first date-time at or after ``start`` (naive local time) that the rule's parts
+    match, at ``start``'s time of day unless the rule sets one: a first due date that starts
+    a series on its rule. RFC 5545 counts any DTSTART as the first occurrence, so a series
+    "on the 1st of each month" given a due date on the 5th would be due on the 5th first.
 
-    None when the rule has no occurrence within the search budget.
+    The interval counts from the first due date, so it is left out of the search: "every
+    other Thursday" from a Friday starts on the next Thursday, not the one after. None when
+    nothing matches within the search budget.
     """
+    parsed = ParsedRule.parse(rule)
+    parts = dict(part.split("=", 1) for part in parsed.body.split(";"))
+    parts.pop("INTERVAL", None)
+    every = ParsedRule(";".join(f"{k}={v}" for k, v in parts.items()), None, parsed.until_utc)
     try:
-        return (
-            ParsedRule.parse(rule)
-            .rrule(start, tz_name, budget=EXPANSION_BUDGET)
-            .after(start, inc=True)
-        )
+        return every.rrule(start, tz_name, budget=EXPANSION_BUDGET).after(start, inc=True)
     except SearchBudgetSpent:
         return None
 

@@ -305,7 +305,7 @@ class OwnedByServiceAdmin(admin.ModelAdmin):
 class CategoryAdmin(OwnedByServiceAdmin):
     list_display = ["name", "color", "user"]
     search_fields = ["name", "user__username"]
-    list_filter = ["user"]
+    list_filter = [("user", admin.RelatedOnlyFieldListFilter)]  # owners only, not every user
 
     def create_service(self, **kwargs):
         return services.category_create(**kwargs)
@@ -321,7 +321,7 @@ class CategoryAdmin(OwnedByServiceAdmin):
 class TagAdmin(OwnedByServiceAdmin):
     list_display = ["name", "user"]
     search_fields = ["name", "user__username"]
-    list_filter = ["user"]
+    list_filter = [("user", admin.RelatedOnlyFieldListFilter)]  # owners only, not every user
 
     def create_service(self, **kwargs):
         return services.tag_create(**kwargs)

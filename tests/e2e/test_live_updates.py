@@ -78,6 +78,11 @@ def two_windows_of_one_user_and_one_of_another(browser: Browser, server: AppServ
         for page in (alice, elsewhere, bob):
             page.goto("/")
             wait_until_following(page)
+        # A third window shows the task's own page.
+        task_page = open_page(stack, browser, server)
+        log_in(task_page, f"alice-{tag}", PASSWORD)
+        task_page.goto(alice.get_by_role("link", name=FERNS, exact=True).get_attribute("href"))
+        wait_until_following(task_page)
         if "DATABASE_URL" in server.env:
             # Make sure both worker processes hold one of Alice's streams, so the change
             # crosses processes (the kernel spreads connections over the workers).
@@ -100,6 +105,12 @@ def two_windows_of_one_user_and_one_of_another(browser: Browser, server: AppServ
                 page, f"!({shows_pending(page, FERNS)})", done_at, "the completion"
             )
             expect(page.get_by_role("link", name="Completed 1")).to_be_visible()
+        assert_follows_within_a_second(
+            task_page,
+            "document.querySelector('#task-detail h1').textContent.includes('Completed')",
+            done_at,
+            "the task page",
+        )
 
         # Adding in another window: it appears in the first one.
         elsewhere.get_by_role("textbox", name="Quick add").fill(f"{PLUMBER} today")
@@ -108,6 +119,14 @@ def two_windows_of_one_user_and_one_of_another(browser: Browser, server: AppServ
         added_at = time.monotonic()
         assert_follows_within_a_second(
             alice, shows_pending(alice, PLUMBER), added_at, "the new task"
+        )
+
+        # Deleted in one window: the task page says so instead of showing a stale task.
+        alice.goto(task_page.url)
+        alice.get_by_role("link", name="Delete").click()
+        alice.get_by_role("button", name="Delete task").click()
+        expect(task_page.locator("#task-detail")).to_contain_text(
+            "This task was deleted in another window."
         )
 
         # Bob's window heard nothing of it: never refreshed, none of Alice's tasks.

@@ -1,15 +1,15 @@
 """The deployed topology: three apps, three sidecars, one database, one broker.
 
 As in production, Tideline runs as three deployments of the same code, each under gunicorn with
-its own Dapr sidecar and app id: ``web`` (``EVENT_CONSUMERS=none``: serves people and writes
-events), ``notifications`` (reminder jobs and e-mails) and ``recurrence`` (spawns the next
-instance of a repeating task). They share one PostgreSQL database (migrated once) and one
-broker: the stand-in sidecars (tests/support/fake_dapr.py) use Dapr's ``pubsub.redis`` on the
-Redis server, one consumer group per app id, one partition per topic (so every task shares
-it), and redeliver without end (harsher than dapr/resiliency.yaml's finite inbound policy).
-A failing event must not hold its partition: the app acknowledges it, retries it itself and,
-after ``EVENT_MAX_ATTEMPTS``, publishes it to the dead-letter topic. E-mail goes to a real
-SMTP server (aiosmtpd).
+its own Dapr sidecar and app id: ``web`` (``EVENT_CONSUMERS=web``: serves people, writes events
+and follows ``task-updates`` for open pages), ``notifications`` (reminder jobs and e-mails) and
+``recurrence`` (spawns the next instance of a repeating task). They share one PostgreSQL
+database (migrated once) and one broker: the stand-in sidecars (tests/support/fake_dapr.py) use
+Dapr's ``pubsub.redis`` on the Redis server, one consumer group per app id, one partition per
+topic (so every task shares it), and redeliver without end (harsher than dapr/resiliency.yaml's
+finite inbound policy). A failing event must not hold its partition: the app acknowledges it,
+retries it itself and, after ``EVENT_MAX_ATTEMPTS``, publishes it to the dead-letter topic.
+E-mail goes to a real SMTP server (aiosmtpd).
 
 PostgreSQL and Redis are required: the tests skip without them, or fail with
 REQUIRE_SERVICES=1.
@@ -180,7 +180,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
         manage(shared, "migrate", "--noinput", "-v0")
         try:
             for role, consumers in (
-                ("web", "none"),
+                ("web", "web"),
                 ("notifications", "notifications"),
                 ("recurrence", "recurrence"),
             ):
@@ -288,7 +288,14 @@ def test_a_task_created_on_web_is_reminded_by_notifications_and_repeated_by_recu
     ]
     assert spawned, "recurrence consumed the task-recurrence event"
     assert not [d for d in notifications.sidecar.deliveries if d.topic == "task-recurrence"]
-    assert web.sidecar.deliveries == []  # web consumes nothing (EVENT_CONSUMERS=none)
+    # web follows task-updates (its open pages' live log), and nothing else.
+    topology.wait_until(
+        "web's live-updates consumer hears the completion",
+        lambda: any(
+            d.topic == "task-updates" and d.outcome == SUCCESS for d in web.sidecar.deliveries
+        ),
+    )
+    assert {d.topic for d in web.sidecar.deliveries} == {"task-updates"}
 
     # The new instance gets its own reminder job, on notifications.
     following_job = reminder_job(following["id"])

@@ -210,3 +210,14 @@ def test_a_tasks_page_reads_a_fixed_number_of_queries(
 #: its tags, the date hierarchy's two. The page: session, user, the task, its tags, the
 #: spawned instances, the reminders, the content type, the user, category and series choices.
 QUERIES = {"list": 11, "change": 11}
+
+
+@pytest.mark.parametrize("model", ["category", "tag"])
+def test_the_category_and_tag_lists_filter_by_owners_only(admin_client, alice, bob, model):
+    for user in (alice, bob):
+        make_category(user, "Home")
+        make_tag(user, "home")
+
+    response = admin_client.get(f"/admin/tasks/{model}/")
+
+    assert filter_choices(response, "user") == ["All", "alice", "bob"]  # not the operator

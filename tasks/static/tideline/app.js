@@ -227,9 +227,9 @@
       document.querySelectorAll("[data-live-gone]").forEach((region) => {
         const note = document.createElement("div");
         note.className = "empty-state";
-        note.setAttribute("role", "status");
         note.textContent = region.dataset.liveGone;
         region.replaceChildren(note);
+        announce(region.dataset.liveGone, "warning");
       });
     };
     const refreshLiveRegions = async () => {
