@@ -24,6 +24,12 @@ class RecurrenceSeries(models.Model):
     instances_created = models.PositiveIntegerField(
         default=1, help_text="Instances spawned so far, the first included (COUNT counts these)."
     )
+    ical_uid = models.CharField(
+        max_length=255,
+        null=True,
+        blank=True,
+        help_text="The UID of the calendar item the series was imported from: the feed's UID.",
+    )
     ended = models.BooleanField(default=False)
     ended_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

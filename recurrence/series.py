@@ -48,7 +48,11 @@ def series_start(task) -> None:
         task.occurrence = None
         return
     series = RecurrenceSeries(
-        user_id=task.user_id, rule=rule, mode=task.recurrence_mode, timezone=task.timezone
+        user_id=task.user_id,
+        rule=rule,
+        mode=task.recurrence_mode,
+        timezone=task.timezone,
+        ical_uid=task.ical_uid,
     )
     if task.due_date is not None:
         series.anchor = to_local_naive(task.due_date, task.timezone)

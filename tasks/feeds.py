@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import zoneinfo
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -112,9 +113,7 @@ def _instant(task: Task) -> dt.datetime:
 
 def _component(task: Task, *, events: bool, url: str) -> Todo | Event:
     component = Event() if events else Todo()
-    series_id = task.series_id if task.series_id and effective_rule(task) else None
-    uid = f"series-{series_id}@tideline" if series_id else f"task-{task.pk}@tideline"
-    component.add("uid", uid)
+    component.add("uid", feed_uid(task))
     component.add("dtstamp", task.updated_at)
     component.add("last-modified", task.updated_at)
     component.add("created", task.created_at)
@@ -142,6 +141,28 @@ def _component(task: Task, *, events: bool, url: str) -> Todo | Event:
     if alarm is not None:
         component.add_component(alarm)
     return component
+
+
+#: The UIDs the feed makes up for what was not imported (``feed_uid``), and how an import
+#: recognises them (``feed_uid_owner``).
+_SERIES_UID = "series-{}@tideline"
+_TASK_UID = "task-{}@tideline"
+_OWN_UID = re.compile(r"(series|task)-([0-9]{1,18})@tideline")
+
+
+def feed_uid(task: Task) -> str:
+    """The component's UID, stable per series: a repeating task's is its series' (what an
+    import brought, else ``series-<id>@tideline``), any other's is its own (what an import
+    brought, else ``task-<id>@tideline``)."""
+    if task.series_id and effective_rule(task):
+        return task.series.ical_uid or _SERIES_UID.format(task.series_id)
+    return task.ical_uid or _TASK_UID.format(task.pk)
+
+
+def feed_uid_owner(uid: str) -> tuple[str, int] | None:
+    """``("series", id)`` or ``("task", id)`` for a UID the feed made up, else None."""
+    match = _OWN_UID.fullmatch(uid)
+    return (match[1], int(match[2])) if match else None
 
 
 def _schedule(task: Task) -> _Schedule:

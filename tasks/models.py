@@ -283,6 +283,13 @@ class Task(models.Model):
         null=True, blank=True, help_text="Remind this long before the due date."
     )
     reminder_sent = models.BooleanField(default=False)
+    ical_uid = models.CharField(
+        max_length=255,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The UID of the calendar item this task was imported from (unique per user).",
+    )
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -319,6 +326,12 @@ class Task(models.Model):
                 fields=["parent"],
                 condition=Q(parent__isnull=False, series__isnull=False),
                 name="one_spawn_per_instance",
+            ),
+            # An .ics import is idempotent: a calendar item becomes one task per user.
+            models.UniqueConstraint(
+                fields=["user", "ical_uid"],
+                condition=Q(ical_uid__isnull=False),
+                name="one_task_per_ical_uid",
             ),
             models.CheckConstraint(
                 condition=Q(priority__in=Priority.values), name="task_priority_valid"

@@ -26,6 +26,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
+from icalendar import ComponentFactory
+from icalendar.parser.ical.calendar import CalendarIcalParser
 
 from events import emit
 from events.payloads import changes_data, task_deleted_event, task_event
@@ -42,6 +44,7 @@ from recurrence.series import (
 from todo_project.timezones import from_local_naive, localize, supported_zones, to_local_naive
 
 from . import signals
+from .feeds import feed_uid_owner
 from .models import (
     ApiToken,
     Category,
@@ -298,6 +301,7 @@ def task_create(
     parent: Task | None = None,
     series=None,
     occurrence: dt.datetime | None = None,
+    ical_uid: str | None = None,
 ) -> Task:
     tz_name = timezone_name or profile_get(user=user).timezone
     task = Task(
@@ -315,6 +319,7 @@ def task_create(
         remind_at=localize(remind_at, tz_name),
         remind_before=remind_before,
         parent=parent,
+        ical_uid=ical_uid,
     )
     if completed:
         task.completed = True
@@ -982,6 +987,16 @@ class ImportedTask:
 
 
 @dataclass(frozen=True)
+class AlreadyImported:
+    """An item whose UID the user already has a task for: that task's id."""
+
+    index: int
+    uid: str
+    summary: str
+    id: int
+
+
+@dataclass(frozen=True)
 class SkippedItem:
     index: int
     uid: str
@@ -992,6 +1007,7 @@ class SkippedItem:
 @dataclass(frozen=True)
 class ImportReport:
     created: list[ImportedTask]
+    already_imported: list[AlreadyImported]
     skipped: list[SkippedItem]
 
 
@@ -999,14 +1015,85 @@ class _Skip(Exception):
     """An item that is not imported, and why."""
 
 
+class _TolerantTodo(icalendar.Todo):
+    ignore_exceptions = True  # as icalendar reads a VEVENT: an unreadable value is a vBroken
+
+
+class _TolerantAlarm(icalendar.Alarm):
+    ignore_exceptions = True
+
+
+class _TolerantTimezone(icalendar.Timezone):
+    ignore_exceptions = True
+
+
+class _TolerantStandard(icalendar.TimezoneStandard):
+    ignore_exceptions = True
+
+
+class _TolerantDaylight(icalendar.TimezoneDaylight):
+    ignore_exceptions = True
+
+
+class _ImportParser(CalendarIcalParser):
+    def handle_end_component(self, vals: str) -> None:
+        try:
+            super().handle_end_component(vals)
+        except Exception:  # icalendar cannot build this VTIMEZONE: its TZID stays unknown
+            if vals.upper() != "VTIMEZONE":
+                raise
+
+
+class _ImportedCalendar(icalendar.Calendar):
+    """A calendar whose to-dos, events, alarms and time zones keep an unreadable value as
+    ``vBroken`` (listed in the component's ``errors``) instead of refusing the whole file,
+    so one bad item is skipped and the others imported; a VTIMEZONE that cannot be built
+    leaves its TZID unknown (the items using it are read in the profile's zone, with a
+    note). The calendar's own lines are read strictly."""
+
+    _components_factory = None
+
+    @classmethod
+    def _get_component_factory(cls):
+        if cls._components_factory is None:
+            factory = ComponentFactory()
+            for tolerant in (
+                _TolerantTodo,
+                _TolerantAlarm,
+                _TolerantTimezone,
+                _TolerantStandard,
+                _TolerantDaylight,
+            ):
+                factory.add_component_class(tolerant)
+            cls._components_factory = factory
+        return cls._components_factory
+
+    @classmethod
+    def _get_ical_parser(cls, st: str | bytes) -> CalendarIcalParser:
+        return _ImportParser(st, cls._get_component_factory(), cls.types_factory)
+
+
+#: An item's values without which it cannot be read as a task: an unreadable one skips it.
+#: An RRULE icalendar cannot read goes to the API's rule check as written, which skips the
+#: item with its precise reason. Any other unreadable value is left out: PRIORITY and DTEND
+#: with a note, an alarm's TRIGGER with the alarm's note, what Tideline never imports (GEO,
+#: EXDATE...) without one.
+ICAL_ESSENTIAL = ("DTSTART", "DUE", "RECURRENCE-ID")
+#: The longest UID kept (``Task.ical_uid``); a longer one is imported without it.
+MAX_ICAL_UID = 255
+
+
 @task_service
 def tasks_import_ical(*, user, data: bytes) -> ImportReport:
-    """Create a task from each VTODO and VEVENT of an iCalendar file.
+    """Create a task from each VTODO and VEVENT of an iCalendar file, once.
 
     The file as a whole must be iCalendar, at most MAX_ICAL_BYTES and MAX_ICAL_ITEMS items
     (a ValidationError on ``file`` otherwise). Each item is created by ``task_create`` in its
     own savepoint, so every rule the API checks applies and each task emits its event; an
-    item Tideline refuses is skipped with the reason, and the others are still created.
+    item Tideline refuses, or with an unreadable date or rule, is skipped with the reason,
+    and the others are still created. An item's UID is kept on its task (unique per user):
+    an item whose UID the user already has (imported before, or the user's own feed) is
+    reported as already imported, also when a concurrent import just created it.
     """
     calendar = _parse_ical(data)
     items = [c for c in calendar.subcomponents if c.name in ("VTODO", "VEVENT")]
@@ -1018,23 +1105,90 @@ def tasks_import_ical(*, user, data: bytes) -> ImportReport:
             }
         )
     profile_zone = profile_get(user=user).timezone
-    created, skipped = [], []
-    for index, item in enumerate(items, start=1):
+    held = _ical_uids_held(user=user, uids={_ical_uid(item) for item in items})
+    created, already, skipped = [], [], []
+    # In UID order: two imports waiting on each other's new UIDs wait in the same order, so
+    # never in a deadlock (a file's duplicate UIDs keep their order: the first is created).
+    numbered = sorted(enumerate(items, start=1), key=lambda pair: _ical_uid(pair[1]))
+    for index, item in numbered:
         summary = str(item.get("SUMMARY", "")).strip()
+        uid = _ical_uid(item)
+        if uid in held and "RECURRENCE-ID" not in item:
+            already.append(AlreadyImported(index=index, uid=uid, summary=summary, id=held[uid]))
+            continue
         notes: list[str] = []
         try:
             fields = _ical_task_fields(item, profile_zone=profile_zone, notes=notes)
-            task = task_create(user=user, **fields)
+            task = task_create(user=user, ical_uid=_ical_uid_kept(uid, notes), **fields)
         except _Skip as exc:
             reason = str(exc)
         except ValidationError as exc:
             reason = _validation_reason(exc)
+        except IntegrityError:  # a concurrent import created it first (one_task_per_ical_uid)
+            holder = Task.objects.filter(user=user, ical_uid=uid).values_list("pk", flat=True)
+            if not uid or not holder:
+                raise
+            held[uid] = holder[0]
+            already.append(AlreadyImported(index=index, uid=uid, summary=summary, id=held[uid]))
+            continue
         else:
             created.append(ImportedTask(index=index, id=task.pk, title=task.title, notes=notes))
+            if task.ical_uid:
+                held[uid] = task.pk  # the same UID later in the file is the same item
             continue
-        uid = str(item.get("UID", ""))
         skipped.append(SkippedItem(index=index, uid=uid, summary=summary, reason=reason))
-    return ImportReport(created=created, skipped=skipped)
+    return ImportReport(
+        created=sorted(created, key=_by_index),
+        already_imported=sorted(already, key=_by_index),
+        skipped=sorted(skipped, key=_by_index),
+    )
+
+
+def _ical_uid(item) -> str:
+    return str(item.get("UID", "")).strip()
+
+
+def _by_index(entry: ImportedTask | AlreadyImported | SkippedItem) -> int:
+    return entry.index
+
+
+def _ical_uids_held(*, user, uids: set[str]) -> dict[str, int]:
+    """Which of ``uids`` the user already has, and the task holding each: one query.
+
+    A UID an import stored (``Task.ical_uid``), or one the user's own feed made up for a
+    task or series of theirs (``task-<id>@tideline``, ``series-<id>@tideline``)."""
+    uids.discard("")
+    if not uids:
+        return {}
+    own = {uid: feed_uid_owner(uid) for uid in uids}
+    task_ids = {owner[1]: uid for uid, owner in own.items() if owner and owner[0] == "task"}
+    series_ids = {owner[1]: uid for uid, owner in own.items() if owner and owner[0] == "series"}
+    rows = (
+        Task.objects.filter(user=user)
+        .filter(Q(ical_uid__in=uids) | Q(pk__in=task_ids) | Q(series_id__in=series_ids))
+        .order_by("-pk")  # a series' first instance last: it wins below
+        .values_list("pk", "ical_uid", "series_id")
+    )
+    held: dict[str, int] = {}
+    for pk, ical_uid, series_id in rows:
+        for uid in (ical_uid, task_ids.get(pk), series_ids.get(series_id)):
+            if uid in uids:
+                held[uid] = pk
+    return held
+
+
+def _ical_uid_kept(uid: str, notes: list[str]) -> str | None:
+    """The UID stored on the new task; None (and a note) when it cannot be kept."""
+    if not uid:
+        notes.append("No UID: importing this item again creates it again.")
+        return None
+    if len(uid) > MAX_ICAL_UID:
+        notes.append(
+            f"The UID is over {MAX_ICAL_UID} characters: importing this item again creates "
+            "it again."
+        )
+        return None
+    return uid
 
 
 def _parse_ical(data: bytes):
@@ -1043,7 +1197,7 @@ def _parse_ical(data: bytes):
             {"file": f"The file is larger than {MAX_ICAL_BYTES:,} bytes; split it first."}
         )
     try:
-        calendar = icalendar.Calendar.from_ical(data)
+        calendar = _ImportedCalendar.from_ical(data)
     except Exception as exc:  # the parser's errors have no common base: any is the file's
         raise ValidationError(
             {"file": f"This is not an iCalendar (.ics) file that can be read: {exc}"[:300]}
@@ -1063,6 +1217,7 @@ def _validation_reason(exc: ValidationError) -> str:
 
 def _ical_task_fields(item, *, profile_zone: str, notes: list[str]) -> dict[str, Any]:
     """``task_create``'s arguments for one VTODO or VEVENT; ``_Skip`` when it has none."""
+    _ical_unreadable(item, notes=notes)
     if "RECURRENCE-ID" in item:
         raise _Skip("A changed occurrence of a repeating item (RECURRENCE-ID) is not imported.")
     status = str(item.get("STATUS", "")).upper()
@@ -1092,6 +1247,22 @@ def _ical_task_fields(item, *, profile_zone: str, notes: list[str]) -> dict[str,
         notes.append("EXDATE and RDATE are not imported: the series follows its RRULE alone.")
     fields.update(_ical_reminder(item, due_name, due_date, zone, notes=notes))
     return fields
+
+
+def _ical_unreadable(item, *, notes: list[str]) -> None:
+    """Skip the item (``_Skip``) when a value in ICAL_ESSENTIAL cannot be read; note each
+    other unreadable value Tideline reads (it is then left out)."""
+    errors = [(name, error) for name, error in item.errors if name in ICAL_ESSENTIAL]
+    if errors:
+        name, error = errors[0]
+        raise _Skip(f"{name} cannot be read: {error}"[:300])
+    for name, error in item.errors:
+        if name == "PRIORITY":
+            notes.append(f"PRIORITY cannot be read ({error}): the task is medium."[:300])
+        elif name == "DTEND":
+            notes.append(f"DTEND cannot be read ({error}): left out."[:300])
+        elif name is None:
+            notes.append(f"A line cannot be read: left out ({error})."[:300])
 
 
 def _ical_due(item, name: str, *, profile_zone: str, notes: list[str]):
@@ -1132,7 +1303,7 @@ def _ical_due(item, name: str, *, profile_zone: str, notes: list[str]):
 def _ical_priority(item) -> str:
     try:
         return ICAL_PRIORITIES.get(int(item.get("PRIORITY", 0)), Priority.MEDIUM)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError):  # unreadable: noted by _ical_unreadable
         return Priority.MEDIUM
 
 
@@ -1176,5 +1347,8 @@ def _ical_reminder(item, due_name, due_date, zone, *, notes: list[str]) -> dict[
             notes.append("The alarm is after the due date: not imported.")
             return {}
         return {"remind_at": trigger}
-    notes.append("The alarm's TRIGGER cannot be read: not imported.")
+    error = dict(alarm.errors).get("TRIGGER")  # a vBroken value of a tolerant component
+    notes.append(
+        f"The alarm's TRIGGER cannot be read{f' ({error})' if error else ''}: not imported."
+    )
     return {}

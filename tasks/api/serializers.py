@@ -389,13 +389,33 @@ class ImportedTaskSerializer(serializers.Serializer):
     )
 
 
+class AlreadyImportedSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The item's place among the file's items (1...).")
+    uid = serializers.CharField(help_text="The item's UID.")
+    summary = serializers.CharField(help_text="The item's SUMMARY ('' when it has none).")
+    id = serializers.IntegerField(
+        help_text="The task that already holds this UID (from an earlier import, or your own "
+        "feed's task or series); nothing was created for the item."
+    )
+
+
 class SkippedItemSerializer(serializers.Serializer):
     index = serializers.IntegerField(help_text="The item's place among the file's items (1...).")
     uid = serializers.CharField(help_text="The item's UID ('' when it has none).")
     summary = serializers.CharField(help_text="The item's SUMMARY ('' when it has none).")
-    reason = serializers.CharField()
+    reason = serializers.CharField(
+        help_text="Why the item was not imported, naming the value at fault (e.g. "
+        "'DTSTART cannot be read: ...', 'recurrence_rule: ...')."
+    )
 
 
 class ImportReportSerializer(serializers.Serializer):
-    created = ImportedTaskSerializer(many=True)
-    skipped = SkippedItemSerializer(many=True)
+    created = ImportedTaskSerializer(many=True, help_text="The tasks created, in file order.")
+    already_imported = AlreadyImportedSerializer(
+        many=True,
+        help_text="Items whose UID you already have a task for: importing a file again "
+        "creates nothing twice.",
+    )
+    skipped = SkippedItemSerializer(
+        many=True, help_text="Items not imported, each with the reason."
+    )

@@ -181,9 +181,12 @@ class TaskViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
         summary="Create tasks from an iCalendar (.ics) file",
         description="Upload the file as the multipart field `file`. Each VTODO and VEVENT "
         "becomes a task (title, description, due date and zone, repeat, priority, tags, "
-        "reminder: docs/calendar-import.md); each item Tideline refuses is listed in "
-        "`skipped` with the reason, the others are created. A file that is not iCalendar, "
-        "is over 1 MB or has over 500 items is a 400 on `file`.",
+        "reminder: docs/calendar-import.md); each item Tideline refuses, or with an "
+        "unreadable date or rule, is listed in `skipped` with the reason, the others are "
+        "created. An item whose UID you already have (an earlier import of the file, or your "
+        "own feed) is listed in `already_imported`: importing a file again creates nothing "
+        "twice. A file that is not iCalendar, is over 1 MB or has over 500 items is a 400 "
+        "on `file`.",
     )
     @action(
         detail=False,

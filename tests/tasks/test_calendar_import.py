@@ -5,6 +5,8 @@ Calendar, Apple Reminders); docs/calendar-import.md holds the mapping they check
 """
 
 import datetime as dt
+import json
+import threading
 import zoneinfo
 
 import icalendar
@@ -12,11 +14,13 @@ import pytest
 import recurring_ical_events
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
+from django.db import connection, connections
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from tasks import services
 from tasks.models import Task
+from tests.recurrence.helpers import complete_and_relay
 from tests.support.events import capture_events
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
@@ -367,8 +371,7 @@ def test_each_created_task_emits_its_event_and_a_skipped_one_none(paris_alice):
         b"\xff\xfe\x00garbage",
         b"BEGIN:VCALENDAR\r\nBEGIN:VTODO\r\nSUMMARY:x\r\n",
         b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Alice\r\nEND:VCARD\r\n",
-        b"BEGIN:VCALENDAR\r\nBEGIN:VTODO\r\nDUE:garbage\r\nEND:VTODO\r\nEND:VCALENDAR\r\n",
-        b"BEGIN:VCALENDAR\r\nBEGIN:VTODO\r\nPRIORITY:high\r\nEND:VTODO\r\nEND:VCALENDAR\r\n",
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nno colon here\r\nEND:VCALENDAR\r\n",
         b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\nBEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
     ],
 )
@@ -405,6 +408,138 @@ def test_broken_events_are_skipped_never_a_crash(alice, lines):
     assert report.skipped[0].reason
 
 
+def one_bad_among_good(component: str, *bad: str) -> bytes:
+    """A file of three items; the second (UID ``bad``) has the ``bad`` lines."""
+    return ics(
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:x",
+        "BEGIN:VTODO",
+        "UID:before",
+        "SUMMARY:Before",
+        "END:VTODO",
+        f"BEGIN:{component}",
+        "UID:bad",
+        "SUMMARY:The bad one",
+        *bad,
+        f"END:{component}",
+        "BEGIN:VEVENT",
+        "UID:after",
+        "SUMMARY:After",
+        "DTSTART:20300101T090000",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    )
+
+
+@pytest.mark.parametrize("component", ["VTODO", "VEVENT"])
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (["DUE:garbage"], "DUE cannot be read: Expected time, got: garbage"),
+        (["DTSTART:2030"], "DTSTART cannot be read: Expected datetime, date, or time. Got: '2030'"),
+        (["DTSTART;TZID=Europe/Paris:20300101T25"], "DTSTART cannot be read: "),
+        (["DUE;VALUE=DATE:2030-01-01"], "DUE cannot be read: "),
+        (["DTSTART:20300101T090000", "RECURRENCE-ID:x"], "RECURRENCE-ID cannot be read: "),
+        (["DTSTART:20300101T090000", "RRULE:FREQ=DAILY;COUNT=x"], "recurrence_rule: "),
+        (["DTSTART:20300101T090000", "RRULE:FREQ=FORTNIGHTLY"], "recurrence_rule: FREQ must be"),
+    ],
+)
+def test_an_unreadable_date_or_rule_skips_only_its_item_naming_the_value(
+    paris_alice, component, bad, reason
+):
+    report, tasks = imported(paris_alice, one_bad_among_good(component, *bad))
+
+    assert sorted(tasks) == ["After", "Before"]
+    assert [c.index for c in report.created] == [1, 3]
+    [skipped] = report.skipped
+    assert (skipped.index, skipped.uid, skipped.summary) == (2, "bad", "The bad one")
+    assert skipped.reason.startswith(reason), skipped.reason
+
+
+@pytest.mark.parametrize("component", ["VTODO", "VEVENT"])
+@pytest.mark.parametrize(
+    ("bad", "note", "expected"),
+    [
+        (
+            ["PRIORITY:high"],
+            "PRIORITY cannot be read (Expected int, got: high): the task is medium.",
+            {"priority": "medium"},
+        ),
+        (
+            ["DTSTART:20300101T090000", "BEGIN:VALARM", "TRIGGER:soon", "END:VALARM"],
+            "The alarm's TRIGGER cannot be read (Expected datetime, date, or time. Got: "
+            "'soon'): not imported.",
+            {"remind_at": None, "due_date": dt.datetime(2030, 1, 1, 9, tzinfo=PARIS)},
+        ),
+        (
+            ["DUE;TZID=Mars/Olympus:20300101T090000"],
+            "Unknown time zone Mars/Olympus: read in yours.",
+            {"due_date": dt.datetime(2030, 1, 1, 9, tzinfo=PARIS), "timezone": "Europe/Paris"},
+        ),
+    ],
+)
+def test_an_unreadable_optional_value_is_left_out_with_a_note(
+    paris_alice, component, bad, note, expected
+):
+    if component == "VEVENT":
+        bad = [line.replace("DUE;", "DTSTART;") for line in bad]
+    report, tasks = imported(paris_alice, one_bad_among_good(component, *bad))
+
+    assert report.skipped == []
+    assert [(c.index, c.notes) for c in report.created] == [(1, []), (2, [note]), (3, [])]
+    task = tasks["The bad one"]
+    assert {name: getattr(task, name) for name in expected} == expected
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        ["TZOFFSETFROM:garbage", "TZOFFSETTO:+0100", "DTSTART:19700101T000000"],
+        ["TZOFFSETFROM:+0100", "TZOFFSETTO:+0100"],  # no DTSTART
+    ],
+)
+def test_a_time_zone_definition_that_cannot_be_read_leaves_its_tzid_unknown(paris_alice, broken):
+    data = one_bad_among_good("VTODO", "DUE;TZID=Custom/Broken:20300101T090000").replace(
+        b"PRODID:x\r\n",
+        ics(
+            "PRODID:x",
+            "BEGIN:VTIMEZONE",
+            "TZID:Custom/Broken",
+            "BEGIN:STANDARD",
+            *broken,
+            "END:STANDARD",
+            "END:VTIMEZONE",
+        ),
+    )
+    report, tasks = imported(paris_alice, data)
+
+    assert sorted(tasks) == ["After", "Before", "The bad one"]
+    assert report.created[1].notes == ["Unknown time zone Custom/Broken: read in yours."]
+    assert tasks["The bad one"].due_date == dt.datetime(2030, 1, 1, 9, tzinfo=PARIS)
+
+
+def test_a_line_that_cannot_be_read_inside_an_item_is_left_out_with_a_note(paris_alice):
+    report, tasks = imported(paris_alice, one_bad_among_good("VTODO", "GEO:x", "not a line"))
+
+    assert sorted(tasks) == ["After", "Before", "The bad one"]
+    assert report.created[1].notes == [
+        "A line cannot be read: left out (Content line could not be parsed into parts: "
+        "'not a line': Invalid content line)."
+    ]
+
+
+def test_an_item_without_uid_is_imported_with_a_note_that_it_is_not_recognised_again(
+    paris_alice,
+):
+    data = ics("BEGIN:VCALENDAR", "BEGIN:VTODO", "SUMMARY:No UID", "END:VTODO", "END:VCALENDAR")
+
+    report, tasks = imported(paris_alice, data)
+
+    assert report.created[0].notes == ["No UID: importing this item again creates it again."]
+    assert tasks["No UID"].ical_uid is None
+
+
 def test_too_many_items_are_refused_before_any_is_created(alice):
     items = [f"BEGIN:VTODO\r\nUID:{i}\r\nSUMMARY:Item {i}\r\nEND:VTODO" for i in range(501)]
     data = ics("BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:x", *items, "END:VCALENDAR")
@@ -435,6 +570,7 @@ def test_the_api_answers_201_with_the_report(api, alice):
     task = Task.objects.get(user=alice)
     assert response.json() == {
         "created": [{"index": 3, "id": task.pk, "title": "Still imported", "notes": []}],
+        "already_imported": [],
         "skipped": [
             {
                 "index": 1,
@@ -456,7 +592,7 @@ def test_the_api_answers_200_when_nothing_was_created(api):
     data = ics("BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:x", "END:VCALENDAR")
     response = api.post("/api/tasks/import/", upload(data), format="multipart")
     assert response.status_code == 200
-    assert response.json() == {"created": [], "skipped": []}
+    assert response.json() == {"created": [], "already_imported": [], "skipped": []}
 
 
 def test_the_api_refuses_a_file_that_is_not_icalendar_with_a_400_on_file(api):
@@ -519,9 +655,9 @@ def test_an_imported_series_repeats_as_the_source_calendar_shows_it_across_dst(a
     assert expected[0].utcoffset() != expected[-1].utcoffset()  # the test spans the change
 
 
-def items_file(count: int) -> bytes:
+def items_file(count: int, batch: str = "a") -> bytes:
     items = [
-        f"BEGIN:VTODO\r\nUID:{i}\r\nSUMMARY:Item {i}\r\nCATEGORIES:home\r\n"
+        f"BEGIN:VTODO\r\nUID:{batch}-{i}\r\nSUMMARY:Item {i}\r\nCATEGORIES:home\r\n"
         f"DUE;TZID=Europe/Paris:20300101T0900{i % 60:02}\r\nEND:VTODO"
         for i in range(count)
     ]
@@ -531,13 +667,232 @@ def items_file(count: int) -> bytes:
 def test_each_item_costs_the_same_fixed_number_of_queries(paris_alice):
     services.tasks_import_ical(user=paris_alice, data=items_file(1))  # the tag exists
     with CaptureQueriesContext(connection) as one:
-        services.tasks_import_ical(user=paris_alice, data=items_file(1))
+        services.tasks_import_ical(user=paris_alice, data=items_file(1, "b"))
     with CaptureQueriesContext(connection) as four:
-        services.tasks_import_ical(user=paris_alice, data=items_file(4))
+        services.tasks_import_ical(user=paris_alice, data=items_file(4, "c"))
+    with CaptureQueriesContext(connection) as again:
+        services.tasks_import_ical(user=paris_alice, data=items_file(4, "c"))
 
     per_item = (len(four) - len(one)) // 3
     assert len(four) == len(one) + 3 * per_item
     # Each item: SAVEPOINT, INSERT the task, read its tags, link them, the outbox row,
-    # RELEASE. Around them: the import's savepoint and release, and the profile's zone.
+    # RELEASE. Around them: the import's savepoint and release, the profile's zone and the
+    # UIDs the user already has (one query for the whole file).
     assert per_item == 6
-    assert len(one) == 3 + per_item
+    assert len(one) == 4 + per_item
+    assert len(again) == 4  # everything already imported: nothing per item
+
+
+# --- importing again: each calendar item becomes one task --------------------------------------
+
+
+def test_importing_the_same_file_twice_creates_nothing_the_second_time(paris_alice):
+    first = services.tasks_import_ical(user=paris_alice, data=APPLE_REMINDERS)
+    assert [c.title for c in first.created] == ["Buy milk", "Call the plumber"]
+
+    again = services.tasks_import_ical(user=paris_alice, data=APPLE_REMINDERS)
+
+    assert again.created == []
+    assert [(a.index, a.uid, a.summary, a.id) for a in again.already_imported] == [
+        (1, "A1B2C3D4-0000-4000-8000-000000000001", "Buy milk", first.created[0].id),
+        (2, "A1B2C3D4-0000-4000-8000-000000000002", "Call the plumber", first.created[1].id),
+    ]
+    assert [(s.index, s.reason) for s in again.skipped] == [(3, "Already completed.")]
+    assert Task.objects.filter(user=paris_alice).count() == 2
+
+
+def test_a_uid_twice_in_one_file_is_one_task(paris_alice):
+    item = "BEGIN:VTODO\r\nUID:same\r\nSUMMARY:Twice\r\nEND:VTODO"
+    report, tasks = imported(paris_alice, ics("BEGIN:VCALENDAR", item, item, "END:VCALENDAR"))
+
+    assert list(tasks) == ["Twice"]
+    assert [(a.index, a.id) for a in report.already_imported] == [(2, tasks["Twice"].pk)]
+
+
+def test_uids_are_per_user(paris_alice, bob):
+    services.tasks_import_ical(user=bob, data=THUNDERBIRD_VTODO)
+
+    report = services.tasks_import_ical(user=paris_alice, data=THUNDERBIRD_VTODO)
+
+    assert len(report.created) == 1 and report.already_imported == []
+
+
+def test_a_moved_occurrence_of_an_imported_series_is_still_skipped_as_such(paris_alice):
+    moved = (
+        "BEGIN:VEVENT\r\nUID:7kukuqrfedlm2f9t2vb6j4ut6g@google.com\r\nSUMMARY:Moved\r\n"
+        "RECURRENCE-ID;TZID=America/New_York:20300109T100000\r\n"
+        "DTSTART;TZID=America/New_York:20300109T110000\r\nEND:VEVENT\r\nEND:VCALENDAR"
+    )
+    data = GOOGLE_VEVENT.replace(b"END:VCALENDAR", moved.encode())
+    services.tasks_import_ical(user=paris_alice, data=data)
+
+    again = services.tasks_import_ical(user=paris_alice, data=data)
+
+    assert [a.index for a in again.already_imported] == [1]
+    assert [s.reason for s in again.skipped] == [
+        "A changed occurrence of a repeating item (RECURRENCE-ID) is not imported."
+    ]
+
+
+def test_the_api_reports_what_was_already_imported_with_a_200(api, alice):
+    first = api.post("/api/tasks/import/", upload(THUNDERBIRD_VTODO), format="multipart")
+    task_id = first.json()["created"][0]["id"]
+
+    again = api.post("/api/tasks/import/", upload(THUNDERBIRD_VTODO), format="multipart")
+
+    assert again.status_code == 200
+    assert again.json() == {
+        "created": [],
+        "already_imported": [
+            {
+                "index": 1,
+                "uid": "2f0c6a3e-1b7e-4f0c-9a51-7d2b1c0e5a11",
+                "summary": "File the tax return",
+                "id": task_id,
+            }
+        ],
+        "skipped": [],
+    }
+
+
+def test_the_schema_documents_the_report(api):
+    response = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    schema = json.loads(response.content)
+
+    operation = schema["paths"]["/api/tasks/import/"]["post"]
+    refs = {
+        code: operation["responses"][code]["content"]["application/json"]["schema"]["$ref"]
+        for code in ("200", "201")
+    }
+    assert set(refs.values()) == {"#/components/schemas/ImportReport"}
+    components = schema["components"]["schemas"]
+    report = components["ImportReport"]
+    assert set(report["required"]) == {"created", "already_imported", "skipped"}
+    already = components["AlreadyImported"]
+    assert set(already["required"]) == {"index", "uid", "summary", "id"}
+    assert "already holds this UID" in already["properties"]["id"]["description"]
+
+
+def feed_uids(user) -> dict[str, str]:
+    secret = services.feed_token_create(user=user)[1]
+    response = Client().get(f"/feeds/{secret}/tasks.ics")
+    calendar = icalendar.Calendar.from_ical(response.content)
+    return {str(todo["SUMMARY"]): str(todo["UID"]) for todo in calendar.walk("VTODO")}
+
+
+def test_the_feed_gives_an_imported_task_and_series_their_original_uid(paris_alice):
+    services.tasks_import_ical(user=paris_alice, data=THUNDERBIRD_VTODO)
+    services.tasks_import_ical(user=paris_alice, data=GOOGLE_VEVENT)
+
+    assert feed_uids(paris_alice) == {
+        "File the tax return": "2f0c6a3e-1b7e-4f0c-9a51-7d2b1c0e5a11",
+        "Team stand-up": "7kukuqrfedlm2f9t2vb6j4ut6g@google.com",
+    }
+
+
+def test_an_imported_series_keeps_its_uid_in_the_feed_after_an_instance_is_done(paris_alice):
+    report = services.tasks_import_ical(user=paris_alice, data=GOOGLE_VEVENT)
+    first = Task.objects.get(pk=report.created[0].id)
+
+    second = complete_and_relay(first)
+
+    assert second.ical_uid is None  # the UID stays with the task the item became
+    assert feed_uids(paris_alice) == {"Team stand-up": "7kukuqrfedlm2f9t2vb6j4ut6g@google.com"}
+    again = services.tasks_import_ical(user=paris_alice, data=GOOGLE_VEVENT)
+    assert [a.id for a in again.already_imported] == [first.pk]
+
+
+def test_importing_ones_own_feed_creates_nothing(paris_alice, make_task):
+    single = make_task(paris_alice, title="Single")
+    series = make_task(
+        paris_alice,
+        title="Daily",
+        due_date=dt.datetime(2030, 1, 1, 9, tzinfo=PARIS),
+        recurrence_rule="FREQ=DAILY",
+    )
+    secret = services.feed_token_create(user=paris_alice)[1]
+    own_feed = Client().get(f"/feeds/{secret}/tasks.ics").content
+
+    report = services.tasks_import_ical(user=paris_alice, data=own_feed)
+
+    assert report.created == [] and report.skipped == []
+    assert sorted((a.summary, a.id) for a in report.already_imported) == [
+        ("Daily", series.pk),
+        ("Single", single.pk),
+    ]
+
+
+def test_another_users_feed_is_imported_not_mistaken_for_ones_own(paris_alice, bob):
+    bobs = services.task_create(user=bob, title="Bob's")
+    secret = services.feed_token_create(user=bob)[1]
+    bobs_feed = Client().get(f"/feeds/{secret}/tasks.ics").content
+
+    report, tasks = imported(paris_alice, bobs_feed)
+
+    assert [c.title for c in report.created] == ["Bob's"]
+    assert tasks["Bob's"].ical_uid == f"task-{bobs.pk}@tideline"
+
+
+# --- concurrent imports (PostgreSQL: real row locks, one connection per thread) ----------------
+
+needs_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="concurrent imports are checked on PostgreSQL"
+)
+
+
+def todos(*uids: str) -> bytes:
+    items = [f"BEGIN:VTODO\r\nUID:{uid}\r\nSUMMARY:Item {uid}\r\nEND:VTODO" for uid in uids]
+    return ics("BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:x", *items, "END:VCALENDAR")
+
+
+@needs_postgresql
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "second_file",
+    [todos("a", "b"), todos("b", "a")],
+    ids=["the-same-file-twice", "the-same-items-in-another-order"],
+)
+def test_a_double_submit_creates_each_task_once(alice, monkeypatch, second_file):
+    """The first import holds its first new task uncommitted; the second, started meanwhile,
+    finds no UID held, waits on the unique index and reports the items as already imported
+    (never a deadlock, whatever the order of the items in the files)."""
+    started, release = threading.Event(), threading.Event()
+    real_create = services.task_create
+
+    def first_holds_its_transaction(**kwargs):
+        task = real_create(**kwargs)
+        if threading.current_thread().name == "first":
+            started.set()
+            release.wait(timeout=10)
+        return task
+
+    monkeypatch.setattr(services, "task_create", first_holds_its_transaction)
+    files = {"first": todos("a", "b"), "second": second_file}
+    reports = {}
+
+    def run_import():
+        try:
+            name = threading.current_thread().name
+            reports[name] = services.tasks_import_ical(user=alice, data=files[name])
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=run_import, name="first")
+    first.start()
+    assert started.wait(timeout=10)
+    second = threading.Thread(target=run_import, name="second")
+    second.start()
+    second.join(timeout=0.5)  # blocked on the first import's uncommitted row
+    assert second.is_alive()
+    release.set()
+    first.join(timeout=10)
+    second.join(timeout=10)
+
+    tasks = dict(Task.objects.filter(user=alice).values_list("ical_uid", "pk"))
+    assert sorted(tasks) == ["a", "b"]
+    assert [(c.index, c.id) for c in reports["first"].created] == [(1, tasks["a"]), (2, tasks["b"])]
+    assert reports["second"].created == []
+    assert sorted((a.uid, a.id) for a in reports["second"].already_imported) == sorted(
+        tasks.items()
+    )

@@ -1,8 +1,9 @@
 """Export, import, export: what another app reads back from Tideline's feed is what it wrote.
 
 Alice's feed is imported by Bob (as if he moved his tasks over), and Bob's feed then says the
-same as Alice's about every task: title, description, due time and its zone, repeat rule,
-priority, categories and reminder. Only identities differ (UID, URL) and the times of change.
+same as Alice's about every task: its UID, title, description, due time and its zone, repeat
+rule, priority, categories and reminder. Only the task pages (URL) and the times of change
+differ. Importing the file again creates nothing.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from django.test import Client
 from tasks import services
 from tests.factories import make_category, make_task
 
-#: Properties that name a task or say when it changed, not what it is.
-IDENTITY = {"UID", "URL", "DTSTAMP", "LAST-MODIFIED", "SEQUENCE", "CREATED"}
+#: Properties that point at this installation's page or say when a task changed.
+IDENTITY = {"URL", "DTSTAMP", "LAST-MODIFIED", "SEQUENCE", "CREATED"}
 
 
 def local(stamp: str, tz_name: str) -> dt.datetime:
@@ -110,3 +111,23 @@ def test_a_feed_imported_elsewhere_exports_the_same_tasks(alices_tasks, alice, b
     assert sorted(after) == sorted(before)
     for title in before:
         assert after[title] == before[title], title
+
+
+@pytest.mark.parametrize("kind", ["VTODO", "VEVENT"])
+def test_importing_the_same_feed_again_creates_nothing(alices_tasks, alice, bob, kind):
+    params = {"events": "1"} if kind == "VEVENT" else {}
+    exported = feed_of(alice, **params)
+    first = services.tasks_import_ical(user=bob, data=exported)
+    bobs_feed = feed_of(bob, **params)
+
+    again = services.tasks_import_ical(user=bob, data=exported)
+
+    assert again.created == [] and again.skipped == []
+    assert [(a.index, a.id) for a in again.already_imported] == [
+        (c.index, c.id) for c in first.created
+    ]
+    assert feed_of(bob, **params) == bobs_feed
+    # Bob's own feed, imported by Bob, is his tasks too.
+    assert len(services.tasks_import_ical(user=bob, data=bobs_feed).already_imported) == len(
+        first.created
+    )

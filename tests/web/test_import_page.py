@@ -41,10 +41,27 @@ def test_uploading_shows_what_was_created_and_what_was_skipped_and_why(alice_cli
     task = Task.objects.get(user=alice)
     page = parse(response)
     assert [a.text for a in page.find("a", href=f"/tasks/{task.pk}/")] == ["Still imported"]
-    rows = [row.text for row in page.find_all("tbody")[0].find_all("tr")]
+    rows = [row.text for row in page.get("import-skipped").find("tr")[1:]]
     assert "Every blue moon" in rows[0] and "FREQ must be one of" in rows[0]
     assert "(no summary)" in rows[1] and "No SUMMARY: a task needs a title." in rows[1]
     assert "Imported 1 task, skipped 2" in page.text
+
+
+def test_uploading_the_same_file_again_shows_what_was_already_imported(alice_client, alice):
+    alice_client.post("/tasks/import/", upload(FLAWED_ITEMS))
+    task = Task.objects.get(user=alice)
+
+    response = alice_client.post("/tasks/import/", upload(FLAWED_ITEMS))
+
+    assert response.status_code == 200
+    assert Task.objects.filter(user=alice).count() == 1
+    page = parse(response)
+    assert "Imported 0 tasks, 1 already imported, skipped 2" in page.text
+    already = page.get("import-already")
+    assert already.find("caption")[0].text == "Already imported (nothing created again)"
+    [_, row] = already.find("tr")
+    assert "fine@example.com" in row.text and "Still imported" in row.text
+    assert [a.text for a in row.find("a", href=f"/tasks/{task.pk}/")] == ["Open the task"]
 
 
 def test_a_file_that_is_not_icalendar_is_an_error_beside_the_field(alice_client):
