@@ -1037,11 +1037,21 @@ class _TolerantDaylight(icalendar.TimezoneDaylight):
 
 class _ImportParser(CalendarIcalParser):
     def handle_end_component(self, vals: str) -> None:
-        try:
+        """icalendar's, except that a file's VTIMEZONE never goes into icalendar's cache of
+        time zones, which the whole process shares: one user's file must not decide how
+        another user's file reads a TZID, nor grow that cache. A TZID that is not a known
+        zone name (IANA or Windows) stays unknown: the items using it keep their wall-clock
+        time in the profile's zone, with a note."""
+        if vals.upper() != "VTIMEZONE":
             super().handle_end_component(vals)
-        except Exception:  # icalendar cannot build this VTIMEZONE: its TZID stays unknown
-            if vals.upper() != "VTIMEZONE":
-                raise
+            return
+        if not self._stack:
+            raise ValueError("END encountered without an accompanying BEGIN!")
+        component = self._stack.pop()
+        if self._stack:
+            self._stack[-1].add_component(component)
+        else:
+            self._components.append(component)
 
 
 class _ImportedCalendar(icalendar.Calendar):

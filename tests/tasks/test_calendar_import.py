@@ -519,6 +519,43 @@ def test_a_time_zone_definition_that_cannot_be_read_leaves_its_tzid_unknown(pari
     assert tasks["The bad one"].due_date == dt.datetime(2030, 1, 1, 9, tzinfo=PARIS)
 
 
+def custom_zone_file(offset: str) -> bytes:
+    return ics(
+        "BEGIN:VCALENDAR",
+        "PRODID:x",
+        "BEGIN:VTIMEZONE",
+        "TZID:Custom/Office",
+        "BEGIN:STANDARD",
+        f"TZOFFSETFROM:{offset}",
+        f"TZOFFSETTO:{offset}",
+        "DTSTART:19700101T000000",
+        "END:STANDARD",
+        "END:VTIMEZONE",
+        "BEGIN:VTODO",
+        f"UID:office-{offset}",
+        "SUMMARY:Office hours",
+        "DUE;TZID=Custom/Office:20300101T090000",
+        "END:VTODO",
+        "END:VCALENDAR",
+    )
+
+
+def test_one_users_time_zone_definition_never_changes_how_anothers_file_reads(paris_alice, bob):
+    """icalendar keeps VTIMEZONEs in a cache the whole process shares: an import never
+    puts a file's own definition there, so a zone name is read the same for everyone."""
+    services.profile_update(user=bob, data={"timezone": "America/New_York"})
+
+    alices_report, alices = imported(paris_alice, custom_zone_file("+0500"))
+    bobs_report, bobs = imported(bob, custom_zone_file("-0300"))
+
+    note = "Unknown time zone Custom/Office: read in yours."
+    assert alices_report.created[0].notes == [note]
+    assert bobs_report.created[0].notes == [note]
+    assert alices["Office hours"].due_date == dt.datetime(2030, 1, 1, 9, tzinfo=PARIS)
+    assert bobs["Office hours"].due_date == dt.datetime(2030, 1, 1, 9, tzinfo=NEW_YORK)
+    assert icalendar.timezone.tzp.timezone("Custom/Office") is None
+
+
 def test_a_line_that_cannot_be_read_inside_an_item_is_left_out_with_a_note(paris_alice):
     report, tasks = imported(paris_alice, one_bad_among_good("VTODO", "GEO:x", "not a line"))
 
