@@ -14,11 +14,13 @@ bind = [f"0.0.0.0:{int(os.environ.get('PORT', '8000'))}"]
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 #: ASGI (todo_project.asgi) under uvicorn's worker: a page's live-updates stream
 #: (``/live/``) is a coroutine, not a thread held for minutes. Django runs the synchronous
-#: views in threads, one per request, so the workers use Django's connection pool
-#: (``DATABASE_POOL``, on PostgreSQL) rather than per-thread persistent connections.
+#: views in threads, one per request, so a thread's persistent connection would never be
+#: reused: each request opens its own and closes it when it ends (``CONN_MAX_AGE=0``), and
+#: a lost database is a fast 503 and a fast recovery. ``DATABASE_POOL`` trades that for
+#: Django's connection pool (docs/deploy.md).
 worker_class = "uvicorn_worker.UvicornWorker"
 wsgi_app = "todo_project.asgi:application"
-os.environ.setdefault("DATABASE_POOL", "true")
+os.environ.setdefault("CONN_MAX_AGE", "0")
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 #: In-flight requests get this long after SIGTERM; keep it under the pod's
 #: terminationGracePeriodSeconds (30 s by default).

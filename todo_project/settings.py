@@ -142,7 +142,9 @@ else:
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 # Under the ASGI server each request runs its synchronous code in a thread of its own, so a
 # thread's persistent connection is never reused: the production server (gunicorn.conf.py)
-# turns on Django's pool of PostgreSQL connections instead, shared by the threads of a process.
+# sets CONN_MAX_AGE=0. DATABASE_POOL instead keeps Django's pool of PostgreSQL connections,
+# shared by the threads of a process (while the database is lost, a request waits up to
+# DATABASE_POOL_TIMEOUT for a connection before its 503).
 DATABASE_POOL = env.bool("DATABASE_POOL", default=False)
 if DATABASE_POOL and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = 0

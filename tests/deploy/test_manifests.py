@@ -62,7 +62,7 @@ SAFE_DEFAULTS = {
     "EVENT_MAX_ATTEMPTS": "10 attempts at a held event (the app retries it, in every mode)",
     "EVENT_RETRY_BASE_SECONDS": "the app's own backoff between those attempts, in every mode",
     "EVENT_RETRY_MAX_SECONDS": "as EVENT_RETRY_BASE_SECONDS",
-    "DATABASE_POOL": "on: gunicorn.conf.py turns it on for the server processes",
+    "DATABASE_POOL": "off: a connection per request (gunicorn.conf.py sets CONN_MAX_AGE=0)",
     "DATABASE_POOL_MAX_SIZE": "5 connections per process (docs/deploy.md, Sizing)",
     "DATABASE_POOL_TIMEOUT": "5 s, then a 503 with Retry-After",
     "LIVE_HEARTBEAT_SECONDS": "live-updates tuning",

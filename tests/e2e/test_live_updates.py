@@ -158,7 +158,11 @@ def test_open_pages_hold_neither_a_worker_nor_a_database_connection(tmp_path):
     import requests
 
     with run_app_server(
-        tmp_path, workers=1, database_prefix="tideline_e2epool_", DATABASE_POOL_MAX_SIZE="2"
+        tmp_path,
+        workers=1,
+        database_prefix="tideline_e2epool_",
+        DATABASE_POOL="true",
+        DATABASE_POOL_MAX_SIZE="2",
     ) as server:
         registered = requests.post(
             f"{server.url}/api/auth/register/",
