@@ -5,9 +5,10 @@ from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 from tasks.api.schema import SchemaView
 
 urlpatterns = [
+    # The API first: most requests are the API's, and each pattern before it is tried.
+    path("api/", include(("tasks.api.urls", "api"))),
     path("", include("tasks.web.urls")),
     path("admin/", admin.site.urls),
-    path("api/", include(("tasks.api.urls", "api"))),
     path("api/", include(("webhooks.api", "webhooks"))),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models import Count
 from django.db.models.functions import Lower
+from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, permissions, status, viewsets
@@ -82,10 +83,17 @@ class TaskViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
             # A filter given to a detail applies as it does to a list (a 404 when the task
             # does not match, a 400 when the filter is invalid): DRF's get_object().
             rows = reading.task_rows(self.filter_queryset(Task.objects.for_user(request.user)))
-        else:  # only the default sort, meaningless for one row
-            rows = reading.user_task_rows(request.user)
-        row = get_object_or_404(rows, pk=kwargs["pk"])
-        return Response(reading.task_representations([row])[0])
+            row = get_object_or_404(rows, pk=kwargs["pk"])
+            return Response(reading.task_representations([row])[0])
+        # Only the default sort, meaningless for one row.
+        try:
+            task_id = int(kwargs["pk"])
+        except ValueError:
+            raise Http404 from None
+        body = reading.task_representation(user=request.user, task_id=task_id)
+        if body is None:
+            raise Http404
+        return Response(body)
 
     def perform_create(self, serializer):
         serializer.instance = services.task_create(

@@ -190,11 +190,10 @@ def list_tasks(
 
 def get_task(*, user, task_id: int) -> dict:
     """``GET /api/tasks/{id}/``."""
-    try:
-        row = reading.user_task_rows(user).get(pk=task_id)
-    except Task.DoesNotExist:
-        raise _not_found(task_id) from None
-    return reading.task_representations([row])[0]
+    body = reading.task_representation(user=user, task_id=task_id)
+    if body is None:
+        raise _not_found(task_id)
+    return body
 
 
 def add_task(*, user, text: str | None, fields: Mapping[str, Any]) -> dict:

@@ -65,6 +65,7 @@ SAFE_DEFAULTS = {
     "DATABASE_POOL": "off: a connection per request (gunicorn.conf.py sets CONN_MAX_AGE=0)",
     "DATABASE_POOL_MAX_SIZE": "5 connections per process (docs/deploy.md, Sizing)",
     "DATABASE_POOL_TIMEOUT": "5 s, then a 503 with Retry-After",
+    "DATABASE_PREPARED_STATEMENTS": "on: PostgreSQL is reached directly, no PgBouncer",
     "LIVE_HEARTBEAT_SECONDS": "live-updates tuning",
     "LIVE_STREAM_MAX_SECONDS": "live-updates tuning",
     "LIVE_MAX_STREAMS_PER_USER": "live-updates tuning",

@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.db import connection
 
 from tests.factories import make_category, make_task
 
@@ -15,8 +16,9 @@ TASK_LIST_QUERIES = 3 + TAGS_QUERIES
 #: (read in the user's profile time zone) and tag filters (``tags`` and ``tags_all`` names
 #: resolved to the user's tag ids together): three more, still independent of the row count.
 FILTERED_TASK_LIST_QUERIES = 6 + TAGS_QUERIES
-#: GET /api/tasks/{id}/: the token and the task with its tags.
-TASK_DETAIL_QUERIES = 2 + TAGS_QUERIES
+#: GET /api/tasks/{id}/: the token, then the task with its tags: one query on PostgreSQL (the
+#: names as an array), the row then its tags elsewhere.
+TASK_DETAIL_QUERIES = {"postgresql": 2, "sqlite": 3}
 #: GET /api/categories/ and /api/tags/: the token, COUNT(*), the page with its task counts.
 OWNED_LIST_QUERIES = 3
 
@@ -60,7 +62,7 @@ def test_a_task_is_read_with_the_token_and_one_query(
     tasks_with_relations(1)
     task_id = api.get("/api/tasks/").json()["results"][0]["id"]
 
-    with django_assert_num_queries(TASK_DETAIL_QUERIES):
+    with django_assert_num_queries(TASK_DETAIL_QUERIES[connection.vendor]):
         response = api.get(f"/api/tasks/{task_id}/")
 
     assert response.status_code == 200
