@@ -138,7 +138,9 @@ class Raw:
             raise Unauthorized
         return row[0]
 
-    def tags_of(self, cur, ids: list[int]) -> dict[int, list[str]]:
+    def tags_of(self, cur, user_id: int, ids: list[int]) -> dict[int, list[str]]:
+        """The tasks' tag names; a task carries only its owner's tags, so the join reads the
+        owner's tags by index (as the app's query does)."""
         found: dict[int, list[str]] = {i: [] for i in ids}
         if not ids:
             return found
@@ -146,9 +148,9 @@ class Raw:
         cur.execute(
             self.sql(
                 "SELECT tt.task_id, g.name FROM task_tags tt JOIN tasks_tag g ON g.id = tt.tag_id "
-                f"WHERE {where} ORDER BY lower(g.name), g.id"
+                f"WHERE {where} AND g.user_id = %s ORDER BY lower(g.name), g.id"
             ),
-            params,
+            [*params, user_id],
         )
         for task_id, name in cur.fetchall():
             found[task_id].append(name)
@@ -185,7 +187,7 @@ class Raw:
                 params,
             )
             rows = cur.fetchall()
-            tags = self.tags_of(cur, [row[0] for row in rows])
+            tags = self.tags_of(cur, user_id, [row[0] for row in rows])
             cur.execute(self.sql(count_sql), count_params)
             count = cur.fetchone()[0]
         finally:
@@ -210,7 +212,7 @@ class Raw:
             row = cur.fetchone()
             if row is None:
                 raise NotFound
-            tags = self.tags_of(cur, [task_id])
+            tags = self.tags_of(cur, user_id, [task_id])
         finally:
             cur.close()
         return orjson.dumps(task_document(row, tags[task_id]))

@@ -76,7 +76,7 @@ class TaskViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
         rows = reading.task_rows(self.filter_queryset(Task.objects.for_user(request.user)))
         count = self.filterset.count_from_tag_links() if self.filterset else None
         page = self.paginate_queryset(rows if count is None else CountedRows(rows, count))
-        return self.get_paginated_response(reading.task_representations(page))
+        return self.get_paginated_response(reading.task_representations(page, owner=request.user))
 
     def retrieve(self, request, *args, **kwargs):
         if task_filters_given(request.query_params):
@@ -84,7 +84,7 @@ class TaskViewSet(AtomicWriteMixin, viewsets.ModelViewSet):
             # does not match, a 400 when the filter is invalid): DRF's get_object().
             rows = reading.task_rows(self.filter_queryset(Task.objects.for_user(request.user)))
             row = get_object_or_404(rows, pk=kwargs["pk"])
-            return Response(reading.task_representations([row])[0])
+            return Response(reading.task_representations([row], owner=request.user)[0])
         # Only the default sort, meaningless for one row.
         try:
             task_id = int(kwargs["pk"])

@@ -185,7 +185,7 @@ def list_tasks(
     found = _page(
         rows if count is None else CountedRows(rows, count), page=page, page_size=page_size
     )
-    return _listing(found, reading.task_representations(found.object_list))
+    return _listing(found, reading.task_representations(found.object_list, owner=user))
 
 
 def get_task(*, user, task_id: int) -> dict:
