@@ -66,6 +66,7 @@ def build(connection, raw: Raw, size: Size) -> list[Case]:
             goal.get("detail"),
             check=compare_documents,
             count_statements=True,
+            rounds_factor=5,
         )
     )
 

@@ -10,12 +10,12 @@ import sys
 
 import pytest
 from django.conf import settings
-from django.db import connection
-from django.db.models import Q
+from django.db import NotSupportedError, connection
+from django.db.models import F, Q
 
 from tasks.models import Task
 from tests.factories import make_task
-from todo_project.compiled_reads import CompiledRead
+from todo_project.compiled_reads import AnyOf, CompiledRead
 
 COLUMNS = ("id", "title", "due_date", "remind_before", "completed", "created_at")
 
@@ -80,7 +80,38 @@ def test_a_value_of_another_type_is_refused(alice, value):
         OWNED_TASK.rows(user_id=value, task_id=1)
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's prepared statements")
+POSTGRESQL_ONLY = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's")
+
+TITLES_OF = CompiledRead(
+    lambda task_ids: Task.objects.filter(AnyOf(F("id"), task_ids)).order_by("id").values("title"),
+    task_ids=list,
+)
+
+
+@POSTGRESQL_ONLY
+def test_a_list_of_ids_is_one_array_parameter_whatever_its_length(alice):
+    tasks = [make_task(alice, title=f"Task {n}") for n in range(4)]
+    ids = [task.pk for task in tasks]
+
+    for chosen in ([], ids[:1], ids[1:3], ids, [*ids, 2**62]):
+        expected = list(Task.objects.filter(pk__in=chosen).order_by("id").values("title"))
+        assert TITLES_OF.rows(task_ids=chosen) == expected
+    assert TITLES_OF.compiled(connection.alias).sql.count("%s") == 1
+
+
+@pytest.mark.parametrize("value", [["1"], [1.0], (1, 2), [True]])
+def test_a_list_parameter_takes_a_list_of_ints_only(db, value):
+    with pytest.raises(TypeError, match="task_ids must be"):
+        TITLES_OF.rows(task_ids=value)
+
+
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="elsewhere than PostgreSQL")
+def test_any_of_is_refused_where_there_is_no_array(alice):
+    with pytest.raises(NotSupportedError, match="PostgreSQL"):
+        list(Task.objects.filter(AnyOf(F("id"), [1])))
+
+
+@POSTGRESQL_ONLY
 def test_postgresql_prepares_a_compiled_read_the_connection_runs_often(alice):
     task = make_task(alice)
 

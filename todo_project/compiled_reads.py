@@ -22,11 +22,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import connections
-from django.db.models import QuerySet
+from django.db import NotSupportedError, connections
+from django.db.models import Lookup, QuerySet
 
 #: Parameter markers: values no caller passes, of the types the lookups take as they are
-#: (integers and strings reach the SQL parameters unchanged).
+#: (integers, strings and lists of integers reach the SQL parameters unchanged).
 _INT_MARKER_BASE = -(2**62)
 _STR_MARKER_PREFIX = "\x00compiled-read-parameter:"
 
@@ -47,25 +47,30 @@ class CompiledRead:
     """A ``values()`` query compiled once per thread and database.
 
     ``build`` takes the parameters as keyword arguments and returns the ``values()``
-    queryset; ``types`` names each parameter's type (``int`` or ``str``). ``rows(**values)``
-    runs the query with those values and returns what ``list(build(**values))`` would.
-    ``build`` must pass each parameter to a lookup that sends it to the database unchanged
-    (``pk=``, ``user_id=``, ``digest=``); a parameter the ORM turned into something else, or
-    wrote into the SQL itself, is refused when the query is first compiled.
+    queryset; ``types`` names each parameter's type (``int``, ``str``, or ``list`` of ints).
+    ``rows(**values)`` runs the query with those values and returns what
+    ``list(build(**values))`` would. ``build`` must pass each parameter to a lookup that
+    sends it to the database unchanged (``pk=``, ``user_id=``, ``digest=``; a list as one
+    array with ``AnyOf``); a parameter the ORM turned into something else, or wrote into the
+    SQL itself, is refused when the query is first compiled.
     """
 
     def __init__(self, build: Callable[..., QuerySet], **types: type) -> None:
-        if not all(kind in (int, str) for kind in types.values()):
-            raise TypeError("a CompiledRead parameter is an int or a str")
+        if not all(kind in (int, str, list) for kind in types.values()):
+            raise TypeError("a CompiledRead parameter is an int, a str or a list of ints")
         self.build = build
         self.types = types
         self._local = threading.local()
 
-    def _markers(self) -> dict[str, int | str]:
-        return {
-            name: _INT_MARKER_BASE - index if kind is int else f"{_STR_MARKER_PREFIX}{name}"
-            for index, (name, kind) in enumerate(self.types.items())
-        }
+    def _markers(self) -> dict[str, int | str | list[int]]:
+        markers: dict[str, int | str | list[int]] = {}
+        for index, (name, kind) in enumerate(self.types.items()):
+            if kind is str:
+                markers[name] = f"{_STR_MARKER_PREFIX}{name}"
+            else:
+                marker = _INT_MARKER_BASE - index
+                markers[name] = [marker] if kind is list else marker
+        return markers
 
     def _compile(self, alias: str) -> _Compiled:
         markers = self._markers()
@@ -105,16 +110,19 @@ class CompiledRead:
             compiled = by_alias[alias] = self._compile(alias)
         return compiled
 
-    def rows(self, using: str = "default", **values: int | str) -> list[dict]:
+    def rows(self, using: str = "default", **values: int | str | list[int]) -> list[dict]:
         """The rows of ``build(**values)`` on the database ``using``."""
-        compiled = self.compiled(using)
-        params = list(compiled.params)
         for name, kind in self.types.items():
             value = values[name]
             if type(value) is not kind:  # exactly: a bool is no id
                 raise TypeError(f"{name} must be {kind.__name__}, not {type(value).__name__}")
-            for position in compiled.positions[name]:
-                params[position] = value
+            if kind is list and not all(type(item) is int for item in value):
+                raise TypeError(f"{name} must be a list of ints")
+        compiled = self.compiled(using)
+        params = list(compiled.params)
+        for name, positions in compiled.positions.items():
+            for position in positions:
+                params[position] = values[name]
         with _cursor(connections[using]) as cursor:
             cursor.execute(compiled.sql, params)
             fetched = cursor.fetchall()
@@ -124,12 +132,31 @@ class CompiledRead:
         return [dict(zip(names, row, strict=True)) for row in fetched]
 
 
+class AnyOf(Lookup):
+    """``lhs = ANY(<array of bigint>)``: a list of ids as one parameter (PostgreSQL), so that
+    a page's ids make one statement whatever their number, which ``CompiledRead`` can keep
+    (``__in`` writes a placeholder per id). Used as ``filter(AnyOf(F("task_id"), ids))``."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        if connection.vendor != "postgresql":
+            raise NotSupportedError("AnyOf is PostgreSQL's = ANY(array)")
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs}::bigint[])", [*lhs_params, *rhs_params]
+
+
 def _cursor(connection):
-    """A cursor of ``connection`` as ``connection.cursor()`` gives (execute wrappers, query
-    logging, errors as Django's), binding parameters on the server on PostgreSQL: psycopg
-    prepares a statement once the connection has run it ``prepare_threshold`` times (the
-    client-side binding of the ORM's cursors never does)."""
-    if connection.vendor != "postgresql":
+    """A cursor of ``connection`` as ``connection.cursor()`` gives (execute wrappers, errors
+    as Django's), binding parameters on the server on PostgreSQL: psycopg prepares a
+    statement once the connection has run it ``prepare_threshold`` times (the client-side
+    binding of the ORM's cursors never does).
+
+    While queries are logged (DEBUG, or a test capturing them) the ORM's own cursor is used:
+    psycopg forgets a prepared statement's text, and the log would show None for it."""
+    if connection.vendor != "postgresql" or connection.queries_logged:
         return connection.cursor()
     from django.db.backends.postgresql.base import ServerBindingCursor
 

@@ -17,12 +17,12 @@ from types import SimpleNamespace
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connections, router
-from django.db.models import OuterRef, QuerySet
+from django.db.models import F, OuterRef, QuerySet
 from django.db.models.functions import Lower
 
 from recurrence.describe import describe
 from recurrence.series import effective_rule
-from todo_project.compiled_reads import CompiledRead
+from todo_project.compiled_reads import AnyOf, CompiledRead
 
 from ..models import Task
 from .durations import iso_duration
@@ -112,6 +112,16 @@ def task_representation(*, user, task_id: int) -> dict | None:
     return _representation(row, tags)
 
 
+def _page_tag_names(task_ids: list[int], owner_id: int) -> QuerySet[dict]:
+    links = _tag_links().filter(AnyOf(F("task_id"), task_ids), tag__user_id=owner_id)
+    return links.values("task_id", "tag__name")
+
+
+#: A page's tags on PostgreSQL: the ids as one array, so the statement is compiled once
+#: (``__in`` writes one placeholder per id, a new statement for every page length).
+_PAGE_TAG_NAMES = CompiledRead(_page_tag_names, task_ids=list, owner_id=int)
+
+
 def tag_names_by_task(task_ids: Sequence[int], *, owner) -> dict[int, list[str]]:
     """Each of ``owner``'s tasks' tag names (``_tag_links``' order): one query.
 
@@ -119,10 +129,15 @@ def tag_names_by_task(task_ids: Sequence[int], *, owner) -> dict[int, list[str]]
     tags by index instead of hashing every user's (0.44 -> 0.21 ms a page at 1,200 tags)."""
     if not task_ids:
         return {}
-    links = _tag_links().filter(task_id__in=task_ids, tag__user=owner)
+    alias = router.db_for_read(Task)
+    if connections[alias].vendor == "postgresql":
+        links = _PAGE_TAG_NAMES.rows(using=alias, task_ids=list(task_ids), owner_id=owner.pk)
+    else:
+        links = _tag_links().filter(task_id__in=task_ids, tag__user=owner)
+        links = links.values("task_id", "tag__name")
     names: dict[int, list[str]] = {}
-    for task_id, name in links.values_list("task_id", "tag__name"):
-        names.setdefault(task_id, []).append(name)
+    for link in links:
+        names.setdefault(link["task_id"], []).append(link["tag__name"])
     return names
 
 
