@@ -726,9 +726,8 @@ def _token_columns() -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def _token_with_user(digest: str) -> QuerySet[dict]:
     token_columns, user_columns = _token_columns()
-    return ApiToken.objects.filter(digest=digest).values(
-        *token_columns, *(f"user__{column}" for column in user_columns)
-    )
+    tokens = ApiToken.objects.filter(digest=digest).order_by()  # one row: no sort
+    return tokens.values(*token_columns, *(f"user__{column}" for column in user_columns))
 
 
 #: Every API request reads its token with its user: compiled once (todo_project.compiled_reads).

@@ -18,6 +18,7 @@ them as any other query.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,7 +123,8 @@ class CompiledRead:
         params = list(compiled.params)
         for name, positions in compiled.positions.items():
             for position in positions:
-                params[position] = values[name]
+                # The type of the marker it replaces: a list stays AnyOf's SQLite parameter.
+                params[position] = type(compiled.params[position])(values[name])
         with _cursor(connections[using]) as cursor:
             cursor.execute(compiled.sql, params)
             fetched = cursor.fetchall()
@@ -133,19 +135,34 @@ class CompiledRead:
 
 
 class AnyOf(Lookup):
-    """``lhs = ANY(<array of bigint>)``: a list of ids as one parameter (PostgreSQL), so that
-    a page's ids make one statement whatever their number, which ``CompiledRead`` can keep
-    (``__in`` writes a placeholder per id). Used as ``filter(AnyOf(F("task_id"), ids))``."""
+    """``lhs`` is one of a list of ids sent as one parameter, so that a page's ids make one
+    statement whatever their number, which ``CompiledRead`` can keep (``__in`` writes a
+    placeholder per id): ``= ANY(<bigint[]>)`` on PostgreSQL, ``IN (SELECT value FROM
+    json_each(<JSON array>))`` on SQLite. Used as ``filter(AnyOf(F("task_id"), ids))``."""
 
     lookup_name = "any_of"
     prepare_rhs = False
 
     def as_sql(self, compiler, connection):
-        if connection.vendor != "postgresql":
-            raise NotSupportedError("AnyOf is PostgreSQL's = ANY(array)")
+        raise NotSupportedError(f"AnyOf has no SQL for {connection.vendor}")
+
+    def as_postgresql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
         return f"{lhs} = ANY({rhs}::bigint[])", [*lhs_params, *rhs_params]
+
+    def as_sqlite(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        ids = [JsonArrayParameter(param) for param in rhs_params]
+        return f"{lhs} IN (SELECT value FROM json_each({rhs}))", [*lhs_params, *ids]
+
+
+class JsonArrayParameter(list):
+    """A list that SQLite receives as its JSON text (sqlite3's ``__conform__`` protocol)."""
+
+    def __conform__(self, protocol):
+        return json.dumps(self)
 
 
 def _cursor(connection):

@@ -117,7 +117,7 @@ def _page_tag_names(task_ids: list[int], owner_id: int) -> QuerySet[dict]:
     return links.values("task_id", "tag__name")
 
 
-#: A page's tags on PostgreSQL: the ids as one array, so the statement is compiled once
+#: A page's tags: the ids as one parameter (``AnyOf``), so the statement is compiled once
 #: (``__in`` writes one placeholder per id, a new statement for every page length).
 _PAGE_TAG_NAMES = CompiledRead(_page_tag_names, task_ids=list, owner_id=int)
 
@@ -130,11 +130,7 @@ def tag_names_by_task(task_ids: Sequence[int], *, owner) -> dict[int, list[str]]
     if not task_ids:
         return {}
     alias = router.db_for_read(Task)
-    if connections[alias].vendor == "postgresql":
-        links = _PAGE_TAG_NAMES.rows(using=alias, task_ids=list(task_ids), owner_id=owner.pk)
-    else:
-        links = _tag_links().filter(task_id__in=task_ids, tag__user=owner)
-        links = links.values("task_id", "tag__name")
+    links = _PAGE_TAG_NAMES.rows(using=alias, task_ids=list(task_ids), owner_id=owner.pk)
     names: dict[int, list[str]] = {}
     for link in links:
         names.setdefault(link["task_id"], []).append(link["tag__name"])
