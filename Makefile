@@ -61,17 +61,18 @@ shell: $(STAMP)
 manage: $(STAMP)
 	$(BIN)/python manage.py $(ARGS)
 
-## The whole test suite (PostgreSQL when DATABASE_URL is set), in two passes: the quick tests
-## on two processes (pytest-xdist, a test database each), then the browser journeys, drills
-## and other slow tests one at a time (they start servers and measure timings). Nothing
-## selected in one pass (pytest's exit code 5, e.g. PYTEST_ARGS="-k feed") is fine; in both,
-## it is exit code 5.
+## The whole test suite (PostgreSQL when DATABASE_URL is set), in three passes: the quick
+## tests on two processes (pytest-xdist, a test database each), the schemathesis runs
+## (``fuzz``) on two processes too, then the browser journeys, drills and other slow tests one
+## at a time (they start servers and measure timings). Nothing selected in one pass (pytest's
+## exit code 5, e.g. PYTEST_ARGS="-k feed") is fine; in all three, it is exit code 5.
 test: $(STAMP)
 	@set +e; \
 	$(BIN)/python -m pytest -n 2 -m "not e2e and not slow" $(PYTEST_ARGS); quick=$$?; \
-	$(BIN)/python -m pytest -m "e2e or slow" $(PYTEST_ARGS); slow=$$?; \
-	if [ $$quick -eq 5 ] && [ $$slow -eq 5 ]; then exit 5; fi; \
-	for status in $$quick $$slow; do [ $$status -eq 0 ] || [ $$status -eq 5 ] || exit $$status; done
+	$(BIN)/python -m pytest -n 2 -m "fuzz" $(PYTEST_ARGS); fuzz=$$?; \
+	$(BIN)/python -m pytest -m "(e2e or slow) and not fuzz" $(PYTEST_ARGS); slow=$$?; \
+	if [ $$quick -eq 5 ] && [ $$fuzz -eq 5 ] && [ $$slow -eq 5 ]; then exit 5; fi; \
+	for status in $$quick $$fuzz $$slow; do [ $$status -eq 0 ] || [ $$status -eq 5 ] || exit $$status; done
 
 ## Everything but the browser journeys and the slow tests: the quick loop while editing.
 test-fast: $(STAMP)

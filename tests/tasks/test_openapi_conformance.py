@@ -135,14 +135,16 @@ def _run(case, headers: dict[str, str]) -> None:
 
 
 def conformance_test(test):
-    """A schemathesis test over every operation: fixed seed, ``MAX_EXAMPLES`` each, slow."""
+    """A schemathesis test over every operation: fixed seed, ``MAX_EXAMPLES`` each, slow
+    (``fuzz``: independent and CPU-bound, so ``make test`` runs them on two processes)."""
     test = hypothesis.settings(
         max_examples=MAX_EXAMPLES,
         deadline=None,
         suppress_health_check=list(hypothesis.HealthCheck),
         database=None,
     )(test)
-    return pytest.mark.slow(schema.parametrize()(hypothesis.seed(SEED)(test)))
+    parametrized = schema.parametrize()(hypothesis.seed(SEED)(test))
+    return pytest.mark.fuzz(pytest.mark.slow(parametrized))
 
 
 @conformance_test
