@@ -1,9 +1,10 @@
 """Read queries the ORM compiles once per thread and database, then runs with new values.
 
-Behind every API request there is a token lookup, and behind a task's detail a read of one
-row by its key. For such reads compiling the ORM query (``SQLCompiler.as_sql``: resolving
-the columns, joins and lookups into SQL) costs as much as the database answering it, about
-0.3 ms each at a million tasks (docs/benchmarks.md). A ``CompiledRead`` lets the ORM write
+Behind every API request there is a token lookup, behind a task's detail a read of one row
+by its key, and behind a page of tasks a read of their tags. For such reads compiling the
+ORM query (``SQLCompiler.as_sql``: resolving the columns, joins and lookups into SQL) costs
+as much as the database answering it, about 0.3 ms each at a million tasks
+(docs/benchmarks.md). A ``CompiledRead`` lets the ORM write
 the SQL once, with a marker in place of each parameter, and later runs that SQL with the
 real values: the models still decide every table, column, join and converter, and only the
 recompiling is skipped. On PostgreSQL the statements bind their parameters on the server, so

@@ -155,11 +155,11 @@ if DATABASE_POOL and DATABASES["default"]["ENGINE"] == "django.db.backends.postg
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=5.0),
     }
 
-# The compiled reads (todo_project/compiled_reads.py: every request's token, a task by id) are
-# statements PostgreSQL prepares once a connection has run one five times (psycopg's
-# prepare_threshold), saving their planning; the ORM's other queries bind on the client and
-# are never prepared (Django's default). Off for a pooler that cannot keep prepared
-# statements (PgBouncer in transaction mode before 1.21).
+# The compiled reads (todo_project/compiled_reads.py: every request's token, a task by id, a
+# page's tags) are statements PostgreSQL prepares once a connection has run one five times
+# (psycopg's prepare_threshold), saving their planning; the ORM's other queries bind on the
+# client and are never prepared (Django's default). Off for a pooler that cannot keep
+# prepared statements (PgBouncer in transaction mode before 1.21).
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (

@@ -72,7 +72,7 @@ def task_rows(queryset: QuerySet[Task]) -> QuerySet[dict]:
 
 def _task_row(user_id: int, task_id: int) -> QuerySet[dict]:
     """The task's row; on PostgreSQL with its tag names (``tag_names``) as an array: one
-    round trip instead of two (elsewhere ``_task_tag_names`` reads them)."""
+    round trip instead of two (elsewhere ``tag_names_by_task`` reads them)."""
     rows = Task.objects.filter(user_id=user_id, pk=task_id).order_by()
     if connections[router.db_for_read(Task)].vendor == "postgresql":
         # A task carries only its owner's tags (as in tag_names_by_task).
@@ -82,14 +82,9 @@ def _task_row(user_id: int, task_id: int) -> QuerySet[dict]:
     return task_rows(rows)
 
 
-def _task_tag_names(task_id: int) -> QuerySet[dict]:
-    return _tag_links().filter(task_id=task_id).values("tag__name")
-
-
-#: A detail's two reads, compiled once per thread (todo_project.compiled_reads): building the
-#: 23 columns' query cost as much as PostgreSQL answering it by primary key.
+#: A detail's read, compiled once per thread (todo_project.compiled_reads): building the 23
+#: columns' query cost as much as PostgreSQL answering it by primary key.
 _TASK_ROW = CompiledRead(_task_row, user_id=int, task_id=int)
-_TASK_TAG_NAMES = CompiledRead(_task_tag_names, task_id=int)
 
 #: Task ids are ``BigAutoField``s: a larger number is no task (as the ORM's lookup answers).
 _LARGEST_TASK_ID = 2**63 - 1
@@ -107,8 +102,7 @@ def task_representation(*, user, task_id: int) -> dict | None:
     (row,) = rows
     tags = row.get("tag_names")
     if tags is None:
-        links = _TASK_TAG_NAMES.rows(using=alias, task_id=task_id)
-        tags = [link["tag__name"] for link in links]
+        tags = tag_names_by_task([task_id], owner=user).get(task_id, [])
     return _representation(row, tags)
 
 
