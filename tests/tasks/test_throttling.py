@@ -7,6 +7,7 @@ import json
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from rest_framework.throttling import SimpleRateThrottle
 
 from tasks.api.throttling import client_ip
@@ -90,6 +91,67 @@ def test_users_are_throttled_per_account(api, bob_api, rates):
 
     assert_throttled(api.get("/api/tasks/"))
     assert bob_api.get("/api/tasks/").status_code == 200
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The throttles' clock, moved by hand: ``clock.now += 20``."""
+
+    class Clock:
+        now = 1_800_000_000.0
+
+    monkeypatch.setattr(SimpleRateThrottle, "timer", staticmethod(lambda: Clock.now))
+    return Clock
+
+
+def test_after_a_burst_one_request_comes_back_every_period_over_the_rate(api, rates, clock):
+    rates(user="3/min")
+    assert [api.get("/api/tasks/").status_code for _ in range(3)] == [200, 200, 200]
+
+    refused = api.get("/api/tasks/")
+    assert_throttled(refused)
+    assert refused["Retry-After"] == "20"  # a minute over 3: the next request, not the budget
+
+    clock.now += 19
+    assert_throttled(api.get("/api/tasks/"))
+    clock.now += 1
+    assert api.get("/api/tasks/").status_code == 200
+    assert_throttled(api.get("/api/tasks/"))
+
+
+def test_a_caller_that_keeps_asking_gets_the_rate(api, rates, clock):
+    rates(user="6/min")
+    allowed_at = []
+    for _ in range(120):  # a request every five seconds for ten minutes
+        if api.get("/api/tasks/").status_code == 200:
+            allowed_at.append(clock.now)
+        clock.now += 5
+
+    start = allowed_at[0]
+    per_minute = [
+        sum(start + 60 * m <= t < start + 60 * (m + 1) for t in allowed_at) for m in range(10)
+    ]
+    assert per_minute[1:] == [6] * 9  # one every ten seconds
+    assert per_minute[0] == 6 + 5  # the burst, and what refilled while it was spent
+
+
+def test_a_quiet_caller_gets_its_whole_budget_back(api, rates, clock):
+    rates(user="3/min")
+    for _ in range(3):
+        api.get("/api/tasks/")
+    assert_throttled(api.get("/api/tasks/"))
+
+    clock.now += 60
+
+    assert [api.get("/api/tasks/").status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
+def test_a_caller_costs_one_cached_number_whatever_the_rate(api, alice, rates):
+    rates(user="100000/min")
+    for _ in range(200):
+        api.get("/api/tasks/")
+
+    assert isinstance(cache.get(f"throttle_gcra_user_{alice.pk}"), float)
 
 
 def test_under_the_rates_nothing_is_throttled(api, anon_api, rates):
