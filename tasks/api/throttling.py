@@ -35,6 +35,10 @@ class _CellRate(throttling.SimpleRateThrottle):
     DRF's (a subclass lists DRF's throttle class first)."""
 
     cache_format = "throttle_gcra_%(scope)s_%(ident)s"
+    #: Seconds of float error tolerated: summing period/n drifts by less than a microsecond,
+    #: which would otherwise refuse the n-th request of a burst at rates like 9/min.
+    _TOLERANCE = 1e-6
+    _wait: float | None = None
 
     def allow_request(self, request: Request, view) -> bool:
         match = request.resolver_match
@@ -45,18 +49,21 @@ class _CellRate(throttling.SimpleRateThrottle):
         key = self.get_cache_key(request, view)
         if key is None:
             return True
+        if self.num_requests == 0:  # "0/min": every request refused, as DRF's does
+            self._wait = self.duration
+            return False
         now = self.timer()
         interval = self.duration / self.num_requests
         # When the caller's budget is whole again; absent (expired), it already is.
         full_at = max(self.cache.get(key, now), now) + interval
         over_by = full_at - now - self.duration
-        if over_by > 0:
+        if over_by > self._TOLERANCE:
             self._wait = over_by
             return False
         self.cache.set(key, full_at, math.ceil(full_at - now))
         return True
 
-    def wait(self) -> float:
+    def wait(self) -> float | None:
         """Seconds until the next request is allowed (DRF's ``Retry-After``)."""
         return self._wait
 

@@ -146,9 +146,28 @@ def test_a_quiet_caller_gets_its_whole_budget_back(api, rates, clock):
     assert [api.get("/api/tasks/").status_code for _ in range(4)] == [200, 200, 200, 429]
 
 
-def test_a_caller_costs_one_cached_number_whatever_the_rate(api, alice, rates):
-    rates(user="100000/min")
-    for _ in range(200):
+@pytest.mark.parametrize("rate, burst", [("9/min", 9), ("11/min", 11), ("7/hour", 7), ("5/sec", 5)])
+def test_a_burst_of_exactly_the_rate_gets_through(api, rates, clock, rate, burst):
+    rates(user=rate)
+
+    codes = [api.get("/api/tasks/").status_code for _ in range(burst + 1)]
+
+    assert codes == [200] * burst + [429]
+
+
+def test_a_rate_of_zero_refuses_every_request_for_the_period(api, rates):
+    rates(user="0/min")
+
+    refused = api.get("/api/tasks/")
+
+    assert_throttled(refused)
+    assert refused["Retry-After"] == "60"
+
+
+@pytest.mark.parametrize("rate", ["10/min", "100000/min"])
+def test_a_caller_costs_one_cached_number_whatever_the_rate(api, alice, rates, rate):
+    rates(user=rate)
+    for _ in range(5):
         api.get("/api/tasks/")
 
     assert isinstance(cache.get(f"throttle_gcra_user_{alice.pk}"), float)
