@@ -141,7 +141,6 @@ class AnyOf(Lookup):
     placeholder per id): ``= ANY(<bigint[]>)`` on PostgreSQL, ``IN (SELECT value FROM
     json_each(<JSON array>))`` on SQLite. Used as ``filter(AnyOf(F("task_id"), ids))``."""
 
-    lookup_name = "any_of"
     prepare_rhs = False
 
     def as_sql(self, compiler, connection):
