@@ -309,21 +309,44 @@ def test_the_list_is_usable_with_the_keyboard_alone(page: Page, app_server: AppS
     expect(quick_add_box(page)).to_be_focused()
     expect(quick_add_box(page)).to_have_value("")
 
-    # Tab reaches every control, and each shows where the focus is.
-    controls, reached = tab_through(page)
-    missed = page.evaluate(
-        """(reached) => [...document.querySelectorAll('[data-e2e-control]')]
-            .filter((el) => !reached.includes(el.dataset.e2eControl))
-            .map((el) => el.outerHTML.slice(0, 120))""",
-        list(reached),
-    )
-    assert missed == [], f"Tab reaches {len(reached)} of {controls} controls, not these"
-    invisible = [
-        f"{c['tag']} {c['name']!r}"
-        for c in reached.values()
-        if (c["outline"] == "none" or c["width"] == "0px") and c["shadow"] == "none"
-    ]
-    assert invisible == [], "no visible focus style on these controls"
+
+@pytest.mark.parametrize("focus", ["on its circle", "dropped to the page"])
+def test_a_change_from_another_window_keeps_the_keyboards_place(page: Page, focus: str):
+    """A change made in another window refreshes the list; the selected row stays selected
+    and the focus comes back to where it was (or, when it had dropped to the page, to the
+    selected row), so the next key acts where it did."""
+    sign_up(page, unique("keys"), PASSWORD)
+    for title in ("Walk the dog", "Buy stamps", "Return the books"):
+        quick_add(page, f"{title} tomorrow", title)
+    page.goto("/")
+    page.wait_for_function("document.documentElement.dataset.live === 'open'")
+    rows = page.locator("[data-task-row]")
+    expect(rows).to_have_count(3)
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    title = rows.nth(1).get_attribute("data-title")
+    row = page.locator(f"#{rows.nth(1).get_attribute('id')}")
+    circle = page.get_by_role("button", name=f"Complete “{title}”")
+    if focus == "on its circle":
+        page.keyboard.press("Tab")
+        expect(circle).to_be_focused()
+        focused_after = circle
+    else:
+        page.evaluate("document.activeElement.blur()")
+        focused_after = row
+    expect(row).to_have_class(re.compile(r"\bis-selected\b"))
+
+    elsewhere = page.context.new_page()
+    elsewhere.goto("/")
+    quick_add(elsewhere, "Post the letter tomorrow", "Post the letter")
+    page.wait_for_function("document.documentElement.dataset.liveRefreshed !== undefined")
+
+    expect(task_row(page, "Post the letter")).to_be_visible()
+    expect(row).to_have_class(re.compile(r"\bis-selected\b"))
+    expect(page.locator("[data-task-row].is-selected")).to_have_count(1)
+    expect(focused_after).to_be_focused()
+    page.keyboard.press("x")
+    expect(page.get_by_role("button", name=f"Reopen “{title}”")).to_be_visible()
 
 
 def test_on_a_phone_the_list_fits_and_the_sidebar_is_a_drawer(phone_page: Page):

@@ -162,6 +162,9 @@
     }
     event.preventDefault();
   });
+  // A control inside a row, as a selector that finds it again in the row's new copy.
+  const controlSelector = (control) => control.dataset.action ? `[data-action="${control.dataset.action}"]`
+    : control.name ? `[name="${control.name}"]` : null;
   // After htmx replaces a row (complete, inline edit), the focus goes back to the control
   // that had it (the priority menu, the circle), and the row stays selected. Once settled:
   // until then htmx keeps the old row's class on the new one.
@@ -171,9 +174,7 @@
     const active = document.activeElement;
     refocus = null;
     if (!target || !target.matches || !target.matches("[data-task-row]") || !target.contains(active) || active === target) return;
-    const selector = active.dataset.action ? `[data-action="${active.dataset.action}"]`
-      : active.name ? `[name="${active.name}"]` : null;
-    refocus = { id: target.id, selector };
+    refocus = { id: target.id, selector: controlSelector(active) };
   });
   document.addEventListener("htmx:afterSettle", (event) => {
     const id = event.detail.target && event.detail.target.id;
@@ -241,7 +242,14 @@
         if (response.status === 404) { showGone(); return; }
         if (!response.ok) return;
         const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-        const focused = document.activeElement && document.activeElement.id;
+        // The keyboard's place survives the refresh: the selected row, and the focus on an
+        // element with an id, on a control inside a row (the circle), or, when the focus had
+        // dropped to the page (a row swapped by htmx as the refresh came), the selected row.
+        const active = document.activeElement;
+        const focused = active && active.id;
+        const activeRow = !focused && active && active.closest && active.closest("[data-task-row]");
+        const refocusInRow = activeRow && activeRow.id && { id: activeRow.id, selector: controlSelector(active) };
+        const selectedId = selected() && selected().id;
         document.querySelectorAll("[data-live-region]").forEach((region) => {
           const replacement = fresh.getElementById(region.id);
           if (!replacement || region.contains(document.activeElement) && editing(document.activeElement)) return;
@@ -249,7 +257,14 @@
           region.replaceWith(replacement);
           if (window.htmx) window.htmx.process(replacement);
         });
-        const again = focused && document.getElementById(focused);
+        const found = selectedId && document.getElementById(selectedId);
+        const stillSelected = found && !found.hidden ? found : null;
+        if (stillSelected) rows().forEach((r) => r.classList.toggle("is-selected", r === stillSelected));
+        const row = refocusInRow && document.getElementById(refocusInRow.id);
+        const nowhere = !active || active === document.body;
+        const again = focused ? document.getElementById(focused)
+          : row ? (refocusInRow.selector && row.querySelector(refocusInRow.selector)) || row
+          : nowhere ? stillSelected : null;
         if (again && again !== document.activeElement) again.focus({ preventScroll: true });
         document.documentElement.dataset.liveRefreshed = String(Date.now());
       } catch (e) {
