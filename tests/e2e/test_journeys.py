@@ -309,6 +309,22 @@ def test_the_list_is_usable_with_the_keyboard_alone(page: Page, app_server: AppS
     expect(quick_add_box(page)).to_be_focused()
     expect(quick_add_box(page)).to_have_value("")
 
+    # Tab reaches every control, and each shows where the focus is.
+    controls, reached = tab_through(page)
+    missed = page.evaluate(
+        """(reached) => [...document.querySelectorAll('[data-e2e-control]')]
+            .filter((el) => !reached.includes(el.dataset.e2eControl))
+            .map((el) => el.outerHTML.slice(0, 120))""",
+        list(reached),
+    )
+    assert missed == [], f"Tab reaches {len(reached)} of {controls} controls, not these"
+    invisible = [
+        f"{c['tag']} {c['name']!r}"
+        for c in reached.values()
+        if (c["outline"] == "none" or c["width"] == "0px") and c["shadow"] == "none"
+    ]
+    assert invisible == [], "no visible focus style on these controls"
+
 
 @pytest.mark.parametrize("focus", ["on its circle", "dropped to the page"])
 def test_a_change_from_another_window_keeps_the_keyboards_place(page: Page, focus: str):

@@ -249,7 +249,8 @@
         const focused = active && active.id;
         const activeRow = !focused && active && active.closest && active.closest("[data-task-row]");
         const refocusInRow = activeRow && activeRow.id && { id: activeRow.id, selector: controlSelector(active) };
-        const selectedId = selected() && selected().id;
+        const selectedRow = selected();
+        const selectedId = selectedRow && selectedRow.id;
         document.querySelectorAll("[data-live-region]").forEach((region) => {
           const replacement = fresh.getElementById(region.id);
           if (!replacement || region.contains(document.activeElement) && editing(document.activeElement)) return;
